@@ -1,0 +1,281 @@
+//! Validated views of branch and leaf nodes. Every element access checks
+//! that the element and its key/value lie inside the node.
+
+use crate::bytes::{slice, ByteOrder};
+use crate::error::{Corruption, OrCorrupt, Result};
+use crate::format::{
+    BranchElement, LeafElement, PageHeader, PageId, PageType, ELEMENT_SIZE, FLAG_BRANCH, FLAG_LEAF,
+    LEAF_FLAG_BUCKET, PAGE_HEADER_SIZE,
+};
+
+/// The file as a sequence of pages: everything a tree walk needs, `Copy`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Pages<'a> {
+    pub data: &'a [u8],
+    pub page_size: usize,
+    pub hwm: PageId,
+    pub order: ByteOrder,
+}
+
+impl<'a> Pages<'a> {
+    /// Number of whole pages the file holds.
+    pub fn file_pages(&self) -> u64 {
+        (self.data.len() / self.page_size) as u64
+    }
+
+    /// Pages a walk may visit: below the HWM and inside the file.
+    pub fn page_limit(&self) -> u64 {
+        self.hwm.min(self.file_pages())
+    }
+
+    /// Byte offset of page `id`, if it is inside the file.
+    pub fn offset(&self, id: PageId) -> Option<usize> {
+        let off = usize::try_from(id).ok()?.checked_mul(self.page_size)?;
+        (off.checked_add(self.page_size)? <= self.data.len()).then_some(off)
+    }
+
+    /// The header of page `id`, with no check beyond "inside the file".
+    pub fn header(&self, id: PageId) -> Option<PageHeader> {
+        let off = self.offset(id)?;
+        PageHeader::parse(self.data.get(off..)?, self.order)
+    }
+
+    /// The bytes of page `id` and its overflow pages, if all are in the file.
+    pub fn span(&self, id: PageId, overflow: u32) -> Option<&'a [u8]> {
+        let off = self.offset(id)?;
+        let len = (u64::from(overflow) + 1).checked_mul(self.page_size as u64)?;
+        slice(self.data, off, usize::try_from(len).ok()?)
+    }
+
+    /// The validated branch or leaf node at `id`, reached from `parent`.
+    pub fn node(&self, id: PageId, parent: Option<PageId>) -> Result<Node<'a>> {
+        let from = || match parent {
+            Some(p) => format!(" (referenced from page {p})"),
+            None => String::new(),
+        };
+        if id < 2 {
+            return Err(Corruption::page(id, format!("a meta page used as a tree node{}", from())).into());
+        }
+        if id >= self.hwm {
+            return Err(Corruption::page(
+                id,
+                format!("page id is at or past the high-water mark {}{}", self.hwm, from()),
+            )
+            .into());
+        }
+        let hdr = self.header(id).or_corrupt(id, || {
+            format!("page lies past the end of the file ({} pages){}", self.file_pages(), from())
+        })?;
+        if hdr.id != id {
+            return Err(Corruption::page(
+                id,
+                format!("page header says it is page {}{}", hdr.id, from()),
+            )
+            .into());
+        }
+        let kind = match hdr.flags {
+            FLAG_BRANCH => NodeKind::Branch,
+            FLAG_LEAF => NodeKind::Leaf,
+            f => {
+                return Err(Corruption::page(
+                    id,
+                    format!("expected a branch or leaf page, found {}{}", PageType::from_flags(f).name(), from()),
+                )
+                .into())
+            }
+        };
+        if id.checked_add(u64::from(hdr.overflow)).is_none_or(|last| last >= self.hwm) {
+            return Err(Corruption::page(
+                id,
+                format!("{} overflow pages run past the high-water mark {}", hdr.overflow, self.hwm),
+            )
+            .into());
+        }
+        let buf = self.span(id, hdr.overflow).or_corrupt(id, || {
+            format!("{} overflow pages run past the end of the file", hdr.overflow)
+        })?;
+        Node::new(buf, id, false, kind, hdr.count, self.order)
+    }
+}
+
+/// Branch or leaf.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NodeKind {
+    Branch,
+    Leaf,
+}
+
+/// A branch or leaf node whose element array is known to fit in `buf`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Node<'a> {
+    /// The node image: page header, elements, keys and values.
+    pub buf: &'a [u8],
+    /// The page id, or for an inline page the page holding its parent entry.
+    pub id: PageId,
+    pub inline: bool,
+    pub kind: NodeKind,
+    pub count: usize,
+    pub order: ByteOrder,
+}
+
+/// One leaf element with its key and value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct LeafItem<'a> {
+    pub flags: u32,
+    pub key: &'a [u8],
+    pub value: &'a [u8],
+}
+
+impl LeafItem<'_> {
+    pub fn is_bucket(&self) -> bool {
+        self.flags & LEAF_FLAG_BUCKET != 0
+    }
+}
+
+impl<'a> Node<'a> {
+    pub fn new(
+        buf: &'a [u8],
+        id: PageId,
+        inline: bool,
+        kind: NodeKind,
+        count: u16,
+        order: ByteOrder,
+    ) -> Result<Node<'a>> {
+        let count = usize::from(count);
+        let need = PAGE_HEADER_SIZE + count * ELEMENT_SIZE;
+        if need > buf.len() {
+            return Err(Corruption::page(
+                id,
+                format!(
+                    "{} elements need {} bytes but the {}node holds {}",
+                    count,
+                    need,
+                    if inline { "inline " } else { "" },
+                    buf.len()
+                ),
+            )
+            .into());
+        }
+        Ok(Node { buf, id, inline, kind, count, order })
+    }
+
+    /// An inline bucket's page image (the bucket value after its 16-byte header).
+    pub fn inline(page: &'a [u8], parent: PageId, order: ByteOrder) -> Result<Node<'a>> {
+        let hdr = PageHeader::parse(page, order).or_corrupt(parent, || {
+            format!("inline bucket value too short for a page header ({} bytes)", page.len())
+        })?;
+        if hdr.flags != FLAG_LEAF {
+            return Err(Corruption::page(
+                parent,
+                format!("inline bucket page has flags {:#x}, expected leaf (0x02)", hdr.flags),
+            )
+            .into());
+        }
+        Node::new(page, parent, true, NodeKind::Leaf, hdr.count, order)
+    }
+
+    fn elem_err(&self, i: usize, what: &str) -> Corruption {
+        Corruption::page(
+            self.id,
+            format!("{}element {} of {}: {}", if self.inline { "inline bucket " } else { "" }, i, self.count, what),
+        )
+    }
+
+    /// Leaf element `i` with its key and value, bounds-checked.
+    #[inline]
+    pub fn leaf_item(&self, i: usize) -> Result<LeafItem<'a>> {
+        let off = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
+        let e = match LeafElement::parse(self.buf, off, self.order) {
+            Some(e) if i < self.count => e,
+            _ => return Err(self.elem_err(i, "index out of range").into()),
+        };
+        let kpos = off.checked_add(e.pos as usize);
+        let ksize = e.ksize as usize;
+        let vsize = e.vsize as usize;
+        let key = kpos.and_then(|k| slice(self.buf, k, ksize));
+        let value = kpos.and_then(|k| k.checked_add(ksize)).and_then(|v| slice(self.buf, v, vsize));
+        match (key, value) {
+            (Some(key), Some(value)) => Ok(LeafItem { flags: e.flags, key, value }),
+            _ => Err(self
+                .elem_err(
+                    i,
+                    &format!(
+                        "key/value (pos {}, key {} bytes, value {} bytes) run past the node end ({} bytes)",
+                        e.pos,
+                        e.ksize,
+                        e.vsize,
+                        self.buf.len()
+                    ),
+                )
+                .into()),
+        }
+    }
+
+    /// Only the key of element `i` (leaf or branch).
+    #[inline]
+    pub fn key(&self, i: usize) -> Result<&'a [u8]> {
+        match self.kind {
+            NodeKind::Leaf => Ok(self.leaf_item(i)?.key),
+            NodeKind::Branch => Ok(self.branch_item(i)?.0),
+        }
+    }
+
+    /// Branch element `i`: its key and child page.
+    #[inline]
+    pub fn branch_item(&self, i: usize) -> Result<(&'a [u8], PageId)> {
+        let off = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
+        let e = match BranchElement::parse(self.buf, off, self.order) {
+            Some(e) if i < self.count => e,
+            _ => return Err(self.elem_err(i, "index out of range").into()),
+        };
+        match off.checked_add(e.pos as usize).and_then(|k| slice(self.buf, k, e.ksize as usize)) {
+            Some(key) => Ok((key, e.pgid)),
+            None => Err(self
+                .elem_err(
+                    i,
+                    &format!(
+                        "key (pos {}, {} bytes) runs past the node end ({} bytes)",
+                        e.pos,
+                        e.ksize,
+                        self.buf.len()
+                    ),
+                )
+                .into()),
+        }
+    }
+
+    /// Index of the first element whose key is >= `target`, and whether it is equal.
+    pub fn search(&self, target: &[u8]) -> Result<(usize, bool)> {
+        let (mut lo, mut hi) = (0usize, self.count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.key(mid)?.cmp(target) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Equal => return Ok((mid, true)),
+                std::cmp::Ordering::Greater => hi = mid,
+            }
+        }
+        Ok((lo, false))
+    }
+
+    /// Bytes in use, as Go's `Bucket.Stats` computes them.
+    pub fn used_bytes(&self) -> Result<usize> {
+        if self.count == 0 {
+            return Ok(PAGE_HEADER_SIZE);
+        }
+        let last = self.count - 1;
+        let off = PAGE_HEADER_SIZE + last * ELEMENT_SIZE;
+        Ok(match self.kind {
+            NodeKind::Leaf => {
+                let e = LeafElement::parse(self.buf, off, self.order)
+                    .or_corrupt(self.id, || "element array".into())?;
+                off.saturating_add(e.pos as usize).saturating_add(e.ksize as usize).saturating_add(e.vsize as usize)
+            }
+            NodeKind::Branch => {
+                let e = BranchElement::parse(self.buf, off, self.order)
+                    .or_corrupt(self.id, || "element array".into())?;
+                off.saturating_add(e.pos as usize).saturating_add(e.ksize as usize)
+            }
+        })
+    }
+}

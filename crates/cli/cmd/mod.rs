@@ -1,0 +1,13 @@
+//! One module per command group; each turns parsed arguments into library
+//! calls and output.
+
+pub mod bolt;
+
+use crate::args::{Cli, Command};
+use crate::Outcome;
+
+pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    match cli.command {
+        Command::Bolt(c) => bolt::run(c),
+    }
+}

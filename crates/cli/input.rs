@@ -1,0 +1,48 @@
+//! Opening input files: read-only, never locked, never written.
+
+use std::fs::File;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+/// The bytes of an input file: a read-only memory map, or a buffer for
+/// files that cannot be mapped (empty files, pipes).
+pub enum Bytes {
+    Map(memmap2::Mmap),
+    Buf(Vec<u8>),
+}
+
+impl AsRef<[u8]> for Bytes {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            Bytes::Map(m) => m,
+            Bytes::Buf(b) => b,
+        }
+    }
+}
+
+/// Maps `path` read-only. No lock is taken, so a running etcd holding the
+/// file is never blocked; the file is never opened for writing.
+pub fn map(path: &Path) -> Result<Bytes> {
+    let file = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let meta = file.metadata().with_context(|| format!("{}: cannot stat", path.display()))?;
+    if meta.is_dir() {
+        anyhow::bail!("{}: is a directory, expected a bbolt file", path.display());
+    }
+    if meta.len() == 0 || !meta.is_file() {
+        let buf = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+        return Ok(Bytes::Buf(buf));
+    }
+    // SAFETY: the map is read-only. Another process truncating the file
+    // while we read it could fault; that is the documented limit of reading
+    // a file that is being written (copy the file first to be safe).
+    #[allow(unsafe_code)]
+    let map = unsafe { memmap2::Mmap::map(&file) }.with_context(|| format!("{}: cannot map", path.display()))?;
+    Ok(Bytes::Map(map))
+}
+
+/// Opens a bbolt database read-only, naming the file in any error.
+pub fn open_db(path: &Path) -> Result<bbolt::Db<Bytes>> {
+    let bytes = map(path)?;
+    bbolt::Db::open(bytes).with_context(|| format!("{}: cannot open as a bbolt database", path.display()))
+}

@@ -1,0 +1,44 @@
+//! `boltsnap`: rescue Milvus metadata from the bbolt file of a dead etcd, and
+//! read, check and write bbolt files without Go.
+//!
+//! This binary only parses arguments and prints; the work is done by the
+//! `bbolt`, `etcd-store` and `milvus-meta` crates.
+
+mod args;
+mod cmd;
+mod input;
+mod out;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// How a command ended, mapped to the exit code.
+pub enum Outcome {
+    /// Exit 0.
+    Ok,
+    /// Exit 1: the command worked and found problems (check findings, key
+    /// not found, differences).
+    Problems,
+}
+
+fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    match cmd::run(cli) {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::Problems) => ExitCode::from(1),
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("boltsnap: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

@@ -1,0 +1,1 @@
+//! etcd storage schema (coming).

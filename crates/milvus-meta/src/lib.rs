@@ -1,0 +1,1 @@
+//! Milvus metadata (coming).
