@@ -75,7 +75,7 @@ impl<D: AsRef<[u8]>> Db<D> {
         }
         let p = page_size as usize;
         let metas = [read_meta(bytes, 0, p, order), read_meta(bytes, p, p, order)];
-        if (bytes.len() as u64) < 2 * u64::from(page_size) && metas.iter().all(|m| m.is_err()) {
+        if (bytes.len() as u64) < 2 * u64::from(page_size) {
             return Err(Error::TooSmall { len: bytes.len() as u64, page_size });
         }
         let slot = select_meta(&metas, opts.meta)?;

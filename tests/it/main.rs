@@ -1,0 +1,65 @@
+//! End-to-end tests of the `boltsnap` binary against the real peers: Go
+//! bbolt (the oracle for reading and writing), and later etcd 3.4/3.5.
+//!
+//! Peers are required when `BOLTSNAP_REQUIRE_PEERS` (set by `.ci/run`) or
+//! `CI` is set: a missing peer then fails the test. Plain `cargo test` on a
+//! machine without them skips those tests with a loud notice.
+#![allow(missing_docs)]
+
+mod bolt_cli;
+mod bolt_go;
+mod damaged;
+mod peers;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn testdata(rel: &str) -> PathBuf {
+    root().join("testdata").join(rel)
+}
+
+/// Runs `boltsnap ARGS` and returns its output.
+pub fn boltsnap<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    Command::new(env!("CARGO_BIN_EXE_boltsnap")).args(args).output().expect("run boltsnap")
+}
+
+/// Asserts a clean run and returns stdout.
+pub fn ok(out: &Output, what: &str) -> Vec<u8> {
+    assert!(
+        out.status.success(),
+        "{what}: exit {:?}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout.clone()
+}
+
+/// The `.db` fixtures of a testdata directory, sorted.
+pub fn dbs(dir: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(testdata(dir))
+        .unwrap_or_else(|e| panic!("testdata/{dir}: {e}"))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "db"))
+        .collect();
+    v.sort();
+    v
+}
+
+pub fn stem(p: &Path) -> String {
+    p.file_stem().unwrap().to_string_lossy().into_owned()
+}
+
+pub fn tempdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("boltsnap-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
