@@ -40,7 +40,7 @@ commands:
   walk FILE                       print every bucket and key/value as JSON lines
   check FILE                      run tx.Check(); print errors and "N errors found", or "OK"
   rwtest FILE                     read-write round trip on a temporary copy of FILE
-  bench-scan FILE                 time a full cursor scan (best of 5)
+  bench-scan [--no-touch] FILE    time a full cursor scan summing every byte (best of 5); --no-touch: lengths only
   bench-check FILE                time tx.Check() (best of 3)
   bench-compact SRC DST [--tx-max-size N] [--no-sync]
                                   time bolt.Compact (DST must not exist)
@@ -665,7 +665,14 @@ type scanResult struct {
 	sum                  uint64
 }
 
+// touchBytes selects whether a scan reads every byte of every key and value
+// (sum mode) or only visits them (cursor mode: lengths only).
+var touchBytes = true
+
 func sumBytes(b []byte, acc uint64) uint64 {
+	if !touchBytes {
+		return acc + uint64(len(b))
+	}
 	for _, c := range b {
 		acc += uint64(c)
 	}
@@ -690,8 +697,12 @@ func scanBucket(b *bolt.Bucket, r *scanResult) {
 }
 
 func cmdBenchScan(args []string) {
+	if len(args) == 2 && args[0] == "--no-touch" {
+		touchBytes = false
+		args = args[1:]
+	}
 	if len(args) != 1 {
-		usageExit("bench-scan needs FILE")
+		usageExit("bench-scan needs [--no-touch] FILE")
 	}
 	db := openRO(args[0])
 	defer db.Close()
@@ -717,7 +728,11 @@ func cmdBenchScan(args []string) {
 		runs = append(runs, time.Since(start).Seconds())
 		res = r
 	}
-	jsonLine(obj("op", "scan", "seconds", bestOf(runs), "keys", res.keys, "bytes", res.bytes,
+	op := "scan"
+	if !touchBytes {
+		op = "scan-no-touch"
+	}
+	jsonLine(obj("op", op, "seconds", bestOf(runs), "keys", res.keys, "bytes", res.bytes,
 		"buckets", res.buckets, "bytesum", res.sum, "runs", runs))
 }
 

@@ -35,3 +35,41 @@ impl PageSet {
         }
     }
 }
+
+/// Pages seen by one cursor pass: a short list while it is short (most
+/// buckets have few leaves), a bitmap once it grows.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct VisitSet {
+    small: Vec<PageId>,
+    big: Option<PageSet>,
+}
+
+const SMALL: usize = 32;
+
+impl VisitSet {
+    pub fn clear(&mut self) {
+        self.small.clear();
+        self.big = None;
+    }
+
+    /// Records `id`; returns whether it was already there.
+    pub fn insert(&mut self, id: PageId, limit: u64) -> bool {
+        if let Some(big) = &mut self.big {
+            return big.insert(id);
+        }
+        if self.small.contains(&id) {
+            return true;
+        }
+        if self.small.len() < SMALL {
+            self.small.push(id);
+            return false;
+        }
+        let mut big = PageSet::new(limit);
+        for &p in &self.small {
+            big.insert(p);
+        }
+        let was = big.insert(id);
+        self.big = Some(big);
+        was
+    }
+}

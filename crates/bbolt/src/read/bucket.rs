@@ -2,6 +2,7 @@
 
 use crate::error::{Corruption, Error, OrCorrupt, Result};
 use crate::format::{BucketHeader, PageId, BUCKET_HEADER_SIZE};
+use crate::read::bitset::VisitSet;
 use crate::read::node::{LeafItem, Node, NodeKind, Pages};
 
 /// Deepest B+tree accepted. A real tree of this depth would need more
@@ -102,7 +103,7 @@ impl<'a> Bucket<'a> {
 
     /// A cursor over this bucket's entries, in key order.
     pub fn cursor(&self) -> Cursor<'a> {
-        Cursor { bucket: *self, stack: Vec::new(), last_key: None }
+        Cursor { bucket: *self, stack: Vec::new(), visited: VisitSet::default() }
     }
 
     /// The entry with exactly this key, value or bucket.
@@ -148,15 +149,16 @@ struct Frame<'a> {
 
 /// A position in a bucket. Go: `Cursor`.
 ///
-/// Iteration is guarded against damaged trees: descents deeper than
-/// [`MAX_TREE_DEPTH`] and keys that fail to increase (a page reached twice)
-/// are errors, so a cursor always terminates.
+/// Iteration is guarded against damaged trees: a descent deeper than
+/// [`MAX_TREE_DEPTH`] and a leaf entered twice in one pass (a cycle or a
+/// shared subtree) are errors, so a cursor always terminates and never
+/// returns an entry twice. The guard costs a lookup per leaf, no key reads.
 #[derive(Clone, Debug)]
 pub struct Cursor<'a> {
     bucket: Bucket<'a>,
     stack: Vec<Frame<'a>>,
-    /// The key last returned by `next`/`prev`, to prove progress.
-    last_key: Option<&'a [u8]>,
+    /// Leaves entered by next/prev since the last first/last/seek.
+    visited: VisitSet,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -191,7 +193,7 @@ impl<'a> Cursor<'a> {
 
     fn reset(&mut self) -> Result<()> {
         self.stack.clear();
-        self.last_key = None;
+        self.visited.clear();
         let root = self.bucket.root_node()?;
         self.push(root, 0)
     }
@@ -223,35 +225,28 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    fn check_progress(&mut self, e: Option<Entry<'a>>, dir: Dir) -> Result<Option<Entry<'a>>> {
-        if let Some(e) = e {
-            if let Some(prev) = self.last_key {
-                let ok = match dir {
-                    Dir::Forward => e.key > prev,
-                    Dir::Backward => e.key < prev,
-                };
-                if !ok {
-                    return Err(Corruption::page(
-                        self.leaf_page(),
-                        "keys out of order across pages (a page reached twice, or a damaged branch)",
-                    )
-                    .into());
-                }
-            }
-            self.last_key = Some(e.key);
+    /// Called when the cursor moved to another leaf: a leaf reached twice
+    /// in one pass means the tree is damaged (a cycle or a shared subtree),
+    /// and going on could repeat entries or never end.
+    fn check_progress(&mut self) -> Result<()> {
+        let Some(f) = self.stack.last() else { return Ok(()) };
+        let id = f.node.id;
+        if self.visited.insert(id, self.bucket.pages.page_limit()) {
+            return Err(Corruption::page(id, "leaf page reached twice in one pass (a cycle or a damaged branch)").into());
         }
-        Ok(e)
+        Ok(())
     }
 
     /// Moves to the first entry. Go: `Cursor.First`.
     pub fn first(&mut self) -> Result<Option<Entry<'a>>> {
         self.reset()?;
         self.descend(Dir::Forward)?;
+        self.check_progress()?;
         if self.stack.last().is_some_and(|f| f.node.count == 0) {
             return self.step(Dir::Forward);
         }
         let e = self.current()?;
-        self.check_progress(e, Dir::Forward)
+        Ok(e)
     }
 
     /// Moves to the last entry. Go: `Cursor.Last`.
@@ -261,17 +256,25 @@ impl<'a> Cursor<'a> {
             f.index = f.node.count.saturating_sub(1);
         }
         self.descend(Dir::Backward)?;
+        self.check_progress()?;
         if self.stack.last().is_some_and(|f| f.node.count == 0) {
             return self.step(Dir::Backward);
         }
         let e = self.current()?;
-        self.check_progress(e, Dir::Backward)
+        Ok(e)
     }
 
     /// Moves to the next entry. Go: `Cursor.Next`.
     #[allow(clippy::should_implement_trait)]
+    #[inline]
     pub fn next(&mut self) -> Result<Option<Entry<'a>>> {
-        if self.stack.is_empty() {
+        // Fast path: the next entry is on the same leaf.
+        if let Some(f) = self.stack.last_mut() {
+            if f.node.kind == NodeKind::Leaf && f.index + 1 < f.node.count {
+                f.index += 1;
+                return Ok(Some(f.node.leaf_item(f.index)?.into()));
+            }
+        } else {
             return self.first();
         }
         self.step(Dir::Forward)
@@ -286,12 +289,12 @@ impl<'a> Cursor<'a> {
     }
 
     fn step(&mut self, dir: Dir) -> Result<Option<Entry<'a>>> {
-        // Empty leaves are skipped (Go does too); bound the skipping by the
-        // number of pages so a cycle of empty leaves cannot spin forever.
-        let mut skips = 0u64;
+        // Empty leaves are skipped (Go does too); the visited set makes sure
+        // a cycle of them cannot spin forever.
         loop {
             // Climb to the first frame that can move in `dir`.
             let mut moved = false;
+            let mut climbed = false;
             while let Some(f) = self.stack.last_mut() {
                 let can = match dir {
                     Dir::Forward => f.index + 1 < f.node.count,
@@ -306,20 +309,23 @@ impl<'a> Cursor<'a> {
                     break;
                 }
                 self.stack.pop();
+                climbed = true;
             }
             if !moved {
                 return Ok(None);
             }
             self.descend(dir)?;
             if self.stack.last().is_some_and(|f| f.node.count == 0) {
-                skips += 1;
-                if skips > self.bucket.pages.page_limit() {
-                    return Err(Corruption::page(self.leaf_page(), "endless run of empty leaf pages (a cycle?)").into());
+                if climbed {
+                    self.check_progress()?;
                 }
                 continue;
             }
             let e = self.current()?;
-            return self.check_progress(e, dir);
+            if climbed {
+                self.check_progress()?;
+            }
+            return Ok(e);
         }
     }
 
@@ -347,9 +353,12 @@ impl<'a> Cursor<'a> {
                 }
             }
         }
+        self.check_progress()?;
         let past_end = self.stack.last().is_some_and(|f| f.index >= f.node.count);
-        let e = if past_end { self.step(Dir::Forward)? } else { self.current()? };
-        self.last_key = e.map(|e| e.key);
+        if past_end {
+            return self.step(Dir::Forward);
+        }
+        let e = self.current()?;
         Ok(e)
     }
 }
