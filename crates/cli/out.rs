@@ -9,12 +9,25 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 /// Appends lowercase hex of `b` to `out`.
 #[inline]
 pub fn push_hex(out: &mut Vec<u8>, b: &[u8]) {
-    out.reserve(b.len() * 2);
-    for &x in b {
-        out.push(HEX[usize::from(x >> 4)]);
-        out.push(HEX[usize::from(x & 15)]);
+    let start = out.len();
+    out.resize(start + b.len() * 2, 0);
+    if let Some(dst) = out.get_mut(start..) {
+        for (pair, &x) in dst.chunks_exact_mut(2).zip(b) {
+            pair.copy_from_slice(&HEX_PAIRS[usize::from(x)]);
+        }
     }
 }
+
+/// Two hex digits for every byte value.
+static HEX_PAIRS: [[u8; 2]; 256] = {
+    let mut t = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = [HEX[i >> 4], HEX[i & 15]];
+        i += 1;
+    }
+    t
+};
 
 pub fn hex(b: &[u8]) -> String {
     let mut v = Vec::new();

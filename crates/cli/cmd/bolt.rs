@@ -481,60 +481,78 @@ fn dump(path: &Path, ids: &[u64], json: bool) -> Result<Outcome> {
 
 fn walk(path: &Path, json: bool) -> Result<Outcome> {
     let db = open_db(path)?;
-    let mut w = out::stdout();
-    let mut line: Vec<u8> = Vec::with_capacity(4096);
+    // Lines are built straight into one large buffer that is written out
+    // whenever it passes FLUSH_AT: no per-line copies.
+    const FLUSH_AT: usize = 1 << 20;
+    let stdout = std::io::stdout();
+    let mut w = stdout.lock();
+    let mut buf: Vec<u8> = Vec::with_capacity(FLUSH_AT + (1 << 16));
     let res = db.walk(|item| -> Result<()> {
-        line.clear();
         if json {
-            line.extend_from_slice(b"{\"bucket\":[");
-            let p = match item {
-                WalkItem::Bucket { path, .. } | WalkItem::Pair { path, .. } => path,
-            };
-            for (i, name) in p.iter().enumerate() {
-                if i > 0 {
-                    line.push(b',');
-                }
-                line.push(b'"');
-                push_hex(&mut line, name);
-                line.push(b'"');
-            }
-            match item {
-                WalkItem::Bucket { sequence, .. } => {
-                    line.extend_from_slice(b"],\"seq\":");
-                    line.extend_from_slice(sequence.to_string().as_bytes());
-                    line.extend_from_slice(b"}\n");
-                }
-                WalkItem::Pair { key, value, .. } => {
-                    line.extend_from_slice(b"],\"key\":\"");
-                    push_hex(&mut line, key);
-                    line.extend_from_slice(b"\",\"value\":\"");
-                    push_hex(&mut line, value);
-                    line.extend_from_slice(b"\"}\n");
-                }
-            }
+            walk_json_line(&mut buf, item);
         } else {
-            match item {
-                WalkItem::Bucket { path, sequence, inline } => {
-                    let depth = path.len().saturating_sub(1);
-                    line.resize(depth * 2, b' ');
-                    line.extend_from_slice(&format_bytes(path.last().copied().unwrap_or_default(), ByteFormat::Auto));
-                    line.extend_from_slice(format!("/ (seq {sequence}{})\n", if inline { ", inline" } else { "" }).as_bytes());
-                }
-                WalkItem::Pair { path, key, value } => {
-                    line.resize(path.len() * 2, b' ');
-                    line.extend_from_slice(&format_bytes(key, ByteFormat::Auto));
-                    line.extend_from_slice(b": ");
-                    line.extend_from_slice(&format_bytes(value, ByteFormat::Auto));
-                    line.push(b'\n');
-                }
-            }
+            walk_text_line(&mut buf, item);
         }
-        w.write_all(&line)?;
+        if buf.len() >= FLUSH_AT {
+            w.write_all(&buf)?;
+            buf.clear();
+        }
         Ok(())
     });
-    res.with_context(ctx(path))?;
+    // Print what was read before an error, then report it.
+    w.write_all(&buf)?;
     w.flush()?;
+    res.with_context(ctx(path))?;
     Ok(Outcome::Ok)
+}
+
+/// `{"bucket":[<hex>...],"seq":N}` or `{"bucket":[...],"key":"<hex>","value":"<hex>"}`.
+fn walk_json_line(line: &mut Vec<u8>, item: WalkItem<'_, '_>) {
+    line.extend_from_slice(b"{\"bucket\":[");
+    let p = match item {
+        WalkItem::Bucket { path, .. } | WalkItem::Pair { path, .. } => path,
+    };
+    for (i, name) in p.iter().enumerate() {
+        if i > 0 {
+            line.push(b',');
+        }
+        line.push(b'"');
+        push_hex(line, name);
+        line.push(b'"');
+    }
+    match item {
+        WalkItem::Bucket { sequence, .. } => {
+            line.extend_from_slice(b"],\"seq\":");
+            line.extend_from_slice(sequence.to_string().as_bytes());
+            line.extend_from_slice(b"}\n");
+        }
+        WalkItem::Pair { key, value, .. } => {
+            line.extend_from_slice(b"],\"key\":\"");
+            push_hex(line, key);
+            line.extend_from_slice(b"\",\"value\":\"");
+            push_hex(line, value);
+            line.extend_from_slice(b"\"}\n");
+        }
+    }
+}
+
+/// An indented tree: `name/ (seq N)` for buckets, `key: value` for pairs.
+fn walk_text_line(line: &mut Vec<u8>, item: WalkItem<'_, '_>) {
+    match item {
+        WalkItem::Bucket { path, sequence, inline } => {
+            let depth = path.len().saturating_sub(1);
+            line.resize(line.len() + depth * 2, b' ');
+            line.extend_from_slice(&format_bytes(path.last().copied().unwrap_or_default(), ByteFormat::Auto));
+            line.extend_from_slice(format!("/ (seq {sequence}{})\n", if inline { ", inline" } else { "" }).as_bytes());
+        }
+        WalkItem::Pair { path, key, value } => {
+            line.resize(line.len() + path.len() * 2, b' ');
+            line.extend_from_slice(&format_bytes(key, ByteFormat::Auto));
+            line.extend_from_slice(b": ");
+            line.extend_from_slice(&format_bytes(value, ByteFormat::Auto));
+            line.push(b'\n');
+        }
+    }
 }
 
 #[allow(dead_code)]
