@@ -4,7 +4,7 @@
 //! Peers are required when `BOLTSNAP_REQUIRE_PEERS` (set by `.ci/run`) or
 //! `CI` is set: a missing peer then fails the test. Plain `cargo test` on a
 //! machine without them skips those tests with a loud notice.
-#![allow(missing_docs)]
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 mod bolt_cli;
 mod bolt_go;

@@ -79,7 +79,7 @@ impl<D: AsRef<[u8]>> Db<D> {
             return Err(Error::TooSmall { len: bytes.len() as u64, page_size });
         }
         let slot = select_meta(&metas, opts.meta)?;
-        let meta = match &metas[usize::from(slot)] {
+        let meta = match metas.get(usize::from(slot)).unwrap_or(&Err(MetaError::Missing)) {
             Ok(m) => *m,
             Err(e) => {
                 return Err(Corruption::page(PageId::from(slot), format!("meta page is not valid: {e}")).into())

@@ -185,30 +185,42 @@ impl<'a> Node<'a> {
     #[inline]
     pub fn leaf_item(&self, i: usize) -> Result<LeafItem<'a>> {
         let off = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
-        let e = match LeafElement::parse(self.buf, off, self.order) {
-            Some(e) if i < self.count => e,
+        // One bounds check for the element, then plain decoding.
+        let e: &[u8; ELEMENT_SIZE] = match self.buf.get(off..off + ELEMENT_SIZE).and_then(|b| b.try_into().ok()) {
+            Some(b) if i < self.count => b,
             _ => return Err(self.elem_err(i, "index out of range").into()),
         };
-        let kpos = off.checked_add(e.pos as usize);
-        let ksize = e.ksize as usize;
-        let vsize = e.vsize as usize;
-        let key = kpos.and_then(|k| slice(self.buf, k, ksize));
-        let value = kpos.and_then(|k| k.checked_add(ksize)).and_then(|v| slice(self.buf, v, vsize));
-        match (key, value) {
-            (Some(key), Some(value)) => Ok(LeafItem { flags: e.flags, key, value }),
-            _ => Err(self
-                .elem_err(
-                    i,
-                    &format!(
-                        "key/value (pos {}, key {} bytes, value {} bytes) run past the node end ({} bytes)",
-                        e.pos,
-                        e.ksize,
-                        e.vsize,
-                        self.buf.len()
-                    ),
-                )
-                .into()),
+        let order = self.order;
+        let word = |a: [u8; 4]| match order {
+            ByteOrder::Little => u32::from_le_bytes(a),
+            ByteOrder::Big => u32::from_be_bytes(a),
+        };
+        let (flags, pos, ksize, vsize) = (
+            word([e[0], e[1], e[2], e[3]]),
+            word([e[4], e[5], e[6], e[7]]),
+            word([e[8], e[9], e[10], e[11]]),
+            word([e[12], e[13], e[14], e[15]]),
+        );
+        // u64 arithmetic: cannot overflow, whatever the fields say.
+        let kstart = off as u64 + u64::from(pos);
+        let kend = kstart + u64::from(ksize);
+        let vend = kend + u64::from(vsize);
+        if vend <= self.buf.len() as u64 {
+            if let (Some(key), Some(value)) =
+                (self.buf.get(kstart as usize..kend as usize), self.buf.get(kend as usize..vend as usize))
+            {
+                return Ok(LeafItem { flags, key, value });
+            }
         }
+        Err(self
+            .elem_err(
+                i,
+                &format!(
+                    "key/value (pos {pos}, key {ksize} bytes, value {vsize} bytes) run past the node end ({} bytes)",
+                    self.buf.len()
+                ),
+            )
+            .into())
     }
 
     /// Only the key of element `i` (leaf or branch).

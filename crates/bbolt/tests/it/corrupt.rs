@@ -210,7 +210,7 @@ fn freelist_with_absurd_count() {
     let db = Db::open(&b[..]).unwrap();
     let slot = db.meta_slot() as usize;
     let (_, leaf) = key_tree(&b);
-    drop(db);
+    let _ = db;
     let m = slot * P;
     put_u64(&mut b, m + 48, leaf);
     let mut meta = bbolt::Meta::parse(&b[m..m + P], bbolt::ByteOrder::Little).unwrap();

@@ -1,5 +1,5 @@
 //! Integration tests of the `bbolt` reader: damaged files, random
-#![allow(missing_docs)]
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 //! mutations, cursor semantics. Files written by Go live in
 //! `testdata/`; the comparison with Go itself is in the workspace tests.
 
