@@ -3,6 +3,7 @@
 //! mutations, cursor semantics. Files written by Go live in
 //! `testdata/`; the comparison with Go itself is in the workspace tests.
 
+mod big_endian;
 mod corrupt;
 mod cursor;
 mod mutate;
