@@ -163,6 +163,29 @@ pub enum BoltCommand {
         #[command(flatten)]
         json: JsonArg,
     },
+    /// Rewrite a file densely: every bucket, pair and sequence, into a new
+    /// file that Go opens, checks and keeps writing. SRC is only read; DST
+    /// is written to a temporary file, synced, then renamed.
+    Compact {
+        /// The file to read.
+        src: PathBuf,
+        /// The file to write (refused if it exists, unless --force).
+        dst: PathBuf,
+        /// Page size of the new file [default: the source's].
+        #[arg(long)]
+        page_size: Option<u32>,
+        /// How full to pack pages, 0.1 to 1.0.
+        #[arg(long, default_value_t = 1.0)]
+        fill: f64,
+        /// Write the "no freelist" sentinel (as etcd's files) instead of an empty freelist page.
+        #[arg(long)]
+        no_freelist: bool,
+        /// Replace DST if it exists.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        json: JsonArg,
+    },
     /// Every bucket and pair, depth-first in key order.
     ///
     /// Text: an indented tree. `--json`: one object per line,

@@ -8,7 +8,9 @@
 
 mod bolt_cli;
 mod bolt_go;
+mod bolt_write;
 mod damaged;
+#[path = "../support/peers.rs"]
 mod peers;
 
 use std::path::{Path, PathBuf};

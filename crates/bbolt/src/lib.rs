@@ -67,6 +67,7 @@ mod bytes;
 mod error;
 pub mod format;
 pub mod read;
+pub mod write;
 
 pub use bytes::ByteOrder;
 pub use error::{Corruption, Error, MetaError, Result};

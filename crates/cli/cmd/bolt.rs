@@ -30,6 +30,9 @@ pub fn run(c: BoltCommand) -> Result<Outcome> {
         BoltCommand::Check { db, json } => check(&db.path, json.json),
         BoltCommand::Dump { db, page_ids, json } => dump(&db.path, &page_ids, json.json),
         BoltCommand::Walk { db, json } => walk(&db.path, json.json),
+        BoltCommand::Compact { src, dst, page_size, fill, no_freelist, force, json } => {
+            compact(&src, &dst, page_size, fill, no_freelist, force, json.json)
+        }
     }
 }
 
@@ -553,6 +556,34 @@ fn walk_text_line(line: &mut Vec<u8>, item: WalkItem<'_, '_>) {
             line.push(b'\n');
         }
     }
+}
+
+fn compact(src: &Path, dst: &Path, page_size: Option<u32>, fill: f64, no_freelist: bool, force: bool, json: bool) -> Result<Outcome> {
+    let db = open_db(src)?;
+    if !force && dst.exists() {
+        bail!("{}: already exists; use --force to replace it", dst.display());
+    }
+    let opts = bbolt::write::BuilderOptions {
+        page_size: page_size.unwrap_or(db.page_size()),
+        fill_percent: fill,
+        freelist: if no_freelist { bbolt::write::FreelistMode::None } else { bbolt::write::FreelistMode::Empty },
+        ..Default::default()
+    };
+    let s = bbolt::write::compact(&db, dst, opts, force)
+        .with_context(|| format!("compacting {} into {}", src.display(), dst.display()))?;
+    let src_size = db.file_len();
+    let gain = if s.file_size == 0 { 0.0 } else { src_size as f64 / s.file_size as f64 };
+    let mut w = out::stdout();
+    if json {
+        out::json_line(
+            &mut w,
+            &json!({"src": src.display().to_string(), "dst": dst.display().to_string(), "src_size": src_size, "dst_size": s.file_size, "gain": gain, "page_size": s.page_size, "pages": s.pages, "buckets": s.buckets, "inline_buckets": s.inline_buckets, "keys": s.keys}),
+        )?;
+    } else {
+        writeln!(w, "{src_size} -> {} bytes (gain={gain:.2}x)", s.file_size)?;
+    }
+    w.flush()?;
+    Ok(Outcome::Ok)
 }
 
 #[allow(dead_code)]

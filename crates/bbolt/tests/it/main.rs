@@ -7,6 +7,10 @@ mod big_endian;
 mod corrupt;
 mod cursor;
 mod mutate;
+#[path = "../../../../tests/support/peers.rs"]
+mod peers;
+pub mod writer;
+mod writer_go;
 
 use std::path::PathBuf;
 

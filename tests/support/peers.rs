@@ -1,8 +1,20 @@
 //! Finding the real peers, failing or skipping loudly when one is missing.
+//! Shared by the test crates of the workspace (included with `#[path]`).
 
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
+
+/// The repository root, found from the including crate's manifest dir.
+pub fn repo_root() -> PathBuf {
+    let mut d = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    while !d.join("tools/gen-bolt-fixtures.sh").exists() {
+        if !d.pop() {
+            panic!("repository root not found above {}", env!("CARGO_MANIFEST_DIR"));
+        }
+    }
+    d
+}
 
 /// Whether a missing peer must fail the test (CI) rather than skip it.
 pub fn required() -> bool {
@@ -21,7 +33,7 @@ fn missing(what: &str, why: &str) -> Option<PathBuf> {
 pub fn gobolt() -> Option<PathBuf> {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     let r = BUILT.get_or_init(|| {
-        let root = crate::root();
+        let root = repo_root();
         let out = Command::new("bash")
             .arg(root.join("tools/gen-bolt-fixtures.sh"))
             .arg("build")
