@@ -3,7 +3,7 @@
 //! Uses `BOLTSNAP_BENCH_DB` when set (e.g. the 650 MB file that
 //! `benches/vs_go.sh` makes), else the small fixture in testdata. The
 //! comparison with Go is `benches/vs_go.sh`.
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
