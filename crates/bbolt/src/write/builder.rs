@@ -7,7 +7,7 @@
 //! grow with the file. Pages are written in order from page 2; the
 //! freelist goes last and the two metas are written at the end.
 
-use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom, Write};
 
 use crate::error::{Error, Result};
 use crate::format::{
@@ -118,30 +118,39 @@ impl NodeBuf {
         })
     }
 
-    /// The node image: header, elements, packed data, zero fill to `len`.
+    /// Appends the node image to `out`: header, elements, packed data,
+    /// zero fill to `len` bytes.
     fn encode(&self, id: PageId, flags: u16, overflow: u32, out: &mut Vec<u8>, len: usize) {
-        out.clear();
-        out.resize(len.max(self.size()), 0);
+        let start = out.len();
+        out.resize(start + len.max(self.size()), 0);
+        let Some(img) = out.get_mut(start..) else { return };
         let hdr = PageHeader { id, flags, count: self.elems.len() as u16, overflow }.encode();
-        put(out, 0, &hdr);
+        put(img, 0, &hdr);
         let n = self.elems.len();
         let mut data = PAGE_HEADER_SIZE + ELEMENT_SIZE * n;
-        put(out, data, &self.data);
+        put(img, data, &self.data);
         for (i, e) in self.elems.iter().enumerate() {
             let at = PAGE_HEADER_SIZE + ELEMENT_SIZE * i;
             let pos = (data - at) as u32;
+            let mut el = [0u8; ELEMENT_SIZE];
             if flags == FLAG_BRANCH {
-                put(out, at, &pos.to_le_bytes());
-                put(out, at + 4, &e.klen.to_le_bytes());
-                put(out, at + 8, &e.child.to_le_bytes());
+                el[0..4].copy_from_slice(&pos.to_le_bytes());
+                el[4..8].copy_from_slice(&e.klen.to_le_bytes());
+                el[8..16].copy_from_slice(&e.child.to_le_bytes());
             } else {
-                put(out, at, &e.flags.to_le_bytes());
-                put(out, at + 4, &pos.to_le_bytes());
-                put(out, at + 8, &e.klen.to_le_bytes());
-                put(out, at + 12, &e.vlen.to_le_bytes());
+                el[0..4].copy_from_slice(&e.flags.to_le_bytes());
+                el[4..8].copy_from_slice(&pos.to_le_bytes());
+                el[8..12].copy_from_slice(&e.klen.to_le_bytes());
+                el[12..16].copy_from_slice(&e.vlen.to_le_bytes());
             }
+            put(img, at, &el);
             data += e.klen as usize + e.vlen as usize;
         }
+    }
+
+    fn clear(&mut self) {
+        self.elems.clear();
+        self.data.clear();
     }
 }
 
@@ -160,13 +169,17 @@ struct Level {
     written: u64,
 }
 
-/// Writes pages in order.
+/// Writes pages in order, through one output buffer; keeps written nodes'
+/// allocations for reuse.
 struct PageWriter<W: Write + Seek> {
-    out: BufWriter<W>,
+    out: W,
+    buf: Vec<u8>,
     page_size: usize,
     next: PageId,
-    scratch: Vec<u8>,
+    spare: Vec<NodeBuf>,
 }
+
+const FLUSH_AT: usize = 1 << 20;
 
 impl<W: Write + Seek> PageWriter<W> {
     fn write_node(&mut self, node: &NodeBuf, branch: bool) -> Result<PageId> {
@@ -177,11 +190,36 @@ impl<W: Write + Seek> PageWriter<W> {
         let id = self.next;
         self.next += pages as u64;
         let flags = if branch { FLAG_BRANCH } else { FLAG_LEAF };
-        let mut buf = std::mem::take(&mut self.scratch);
-        node.encode(id, flags, overflow, &mut buf, pages * self.page_size);
-        self.out.write_all(&buf)?;
-        self.scratch = buf;
+        node.encode(id, flags, overflow, &mut self.buf, pages * self.page_size);
+        if self.buf.len() >= FLUSH_AT {
+            self.flush_buf()?;
+        }
         Ok(id)
+    }
+
+    fn write_raw(&mut self, bytes: &[u8]) -> Result<()> {
+        self.buf.extend_from_slice(bytes);
+        if self.buf.len() >= FLUSH_AT {
+            self.flush_buf()?;
+        }
+        Ok(())
+    }
+
+    fn flush_buf(&mut self) -> Result<()> {
+        self.out.write_all(&self.buf)?;
+        self.buf.clear();
+        Ok(())
+    }
+
+    fn recycle(&mut self, mut node: NodeBuf) {
+        node.clear();
+        if self.spare.len() < 64 {
+            self.spare.push(node);
+        }
+    }
+
+    fn fresh(&mut self) -> NodeBuf {
+        self.spare.pop().unwrap_or_default()
     }
 }
 
@@ -258,13 +296,13 @@ impl<W: Write + Seek> Builder<W> {
             return Err(Error::InvalidArgument("txid must be at least 1".into()));
         }
         let p = opts.page_size as usize;
-        let mut out = BufWriter::with_capacity(1 << 20, out);
+        let mut out = out;
         out.seek(SeekFrom::Start(0))?;
-        // Room for the two metas, written last.
-        out.write_all(&vec![0u8; 2 * p])?;
         let threshold = ((p as f64) * opts.fill_percent) as usize;
+        // Room for the two metas, written last.
+        let buf = vec![0u8; 2 * p];
         Ok(Builder {
-            pw: PageWriter { out, page_size: p, next: 2, scratch: Vec::new() },
+            pw: PageWriter { out, buf, page_size: p, next: 2, spare: Vec::new() },
             threshold,
             stack: vec![BucketState::new(Vec::new(), true)],
             summary: BuildSummary { page_size: opts.page_size, ..Default::default() },
@@ -420,12 +458,13 @@ impl<W: Write + Seek> Builder<W> {
                 self.pw.next += 1;
                 let mut page = vec![0u8; p];
                 put(&mut page, 0, &PageHeader { id, flags: FLAG_FREELIST, count: 0, overflow: 0 }.encode());
-                self.pw.out.write_all(&page)?;
+                self.pw.write_raw(&page)?;
                 id
             }
             FreelistMode::None => FREELIST_NONE,
         };
         let hwm = self.pw.next;
+        self.pw.flush_buf()?;
         let txid = self.opts.txid;
         for t in [txid - 1, txid] {
             let slot = t % 2;
@@ -448,10 +487,10 @@ impl<W: Write + Seek> Builder<W> {
         }
         self.pw.out.seek(SeekFrom::Start(hwm * p as u64))?;
         self.pw.out.flush()?;
+        let out = self.pw.out;
         self.summary.pages = hwm;
         self.summary.file_size = hwm * p as u64;
         self.summary.root = root_page;
-        let out = self.pw.out.into_inner().map_err(|e| Error::Io(e.into_error()))?;
         Ok((out, self.summary))
     }
 }
@@ -482,7 +521,7 @@ fn add<W: Write + Seek>(
     let esize = ELEMENT_SIZE + key.len() + value.len();
     let Some(l) = levels.get_mut(i) else { unreachable_state() };
     if l.cur.len() >= 2 && (l.cur.size() + esize > threshold || l.cur.len() >= MAX_ELEMENTS) {
-        let full = std::mem::take(&mut l.cur);
+        let full = std::mem::replace(&mut l.cur, pw.fresh());
         if let Some(prev) = l.held.replace(full) {
             l.written += 1;
             emit(levels, i, prev, pw, threshold)?;
@@ -502,7 +541,9 @@ fn emit<W: Write + Seek>(
     threshold: usize,
 ) -> Result<()> {
     let id = pw.write_node(&node, i > 0)?;
-    add(levels, i + 1, 0, node.first_key(), &[], id, pw, threshold)
+    add(levels, i + 1, 0, node.first_key(), &[], id, pw, threshold)?;
+    pw.recycle(node);
+    Ok(())
 }
 
 /// Writes what is left of every level and returns the root page.
