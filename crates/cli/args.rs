@@ -24,6 +24,113 @@ pub enum Command {
     /// Read and check any bbolt file (replaces Go's `bbolt` CLI).
     #[command(subcommand)]
     Bolt(BoltCommand),
+    /// Read etcd's storage offline from a data-dir db or a snapshot file
+    /// (replaces `etcdutl snapshot status` and `etcd-dump-db`).
+    #[command(subcommand)]
+    Etcd(EtcdCommand),
+}
+
+/// Output formats of the etcd commands, as etcdctl's `-w`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
+pub enum WriteOut {
+    /// One line.
+    #[default]
+    Simple,
+    /// JSON, in etcdctl's shapes.
+    Json,
+    /// An ASCII table.
+    Table,
+    /// `"Name" : value` lines.
+    Fields,
+}
+
+/// Whose HashKV rules to follow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
+pub enum HashRulesArg {
+    /// etcd 3.4.34+, 3.5.16+, 3.6: only revisions below the compact revision
+    /// are refused; a tombstone at the compact revision is not hashed.
+    #[default]
+    Current,
+    /// etcd up to 3.4.26 and 3.5.9 (e.g. Debian's 3.4.23, 3.5.1): the compact
+    /// revision itself is refused; a tombstone there is hashed.
+    Legacy,
+}
+
+#[derive(Args, Debug)]
+pub struct EtcdDbArg {
+    /// An etcd db: `member/snap/db` of a data dir, or a `snapshot save` file
+    /// (its sha256 trailer is verified).
+    pub path: PathBuf,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum EtcdCommand {
+    /// Hash, revision, total keys and size, computed as `etcdutl snapshot status` (3.5).
+    Status {
+        #[command(flatten)]
+        db: EtcdDbArg,
+        /// Output format.
+        #[arg(short = 'w', long = "write-out", value_enum, default_value_t)]
+        write_out: WriteOut,
+        /// Also print the meta bucket, trailer, compact revision and live key count.
+        #[arg(long)]
+        detail: bool,
+    },
+    /// The live keys (at the head or at --rev), sorted by key.
+    Ls {
+        #[command(flatten)]
+        db: EtcdDbArg,
+        /// Only keys starting with this.
+        #[arg(long, default_value = "")]
+        prefix: String,
+        /// The revision to read at (default: the newest). Refused below the compact revision.
+        #[arg(long, default_value_t = 0)]
+        rev: i64,
+        /// Print keys only.
+        #[arg(long)]
+        keys_only: bool,
+        /// Output format: simple (key and value lines, as etcdctl get) or json
+        /// (etcdctl get -w json's shape, base64 keys and values).
+        #[arg(short = 'w', long = "write-out", value_enum, default_value_t)]
+        write_out: WriteOut,
+    },
+    /// The value of one key at the head (or at --rev); exit 1 if it is not live.
+    Get {
+        #[command(flatten)]
+        db: EtcdDbArg,
+        /// The key.
+        key: String,
+        /// The revision to read at (default: the newest).
+        #[arg(long, default_value_t = 0)]
+        rev: i64,
+        /// Output format (simple: key and value lines; json: etcdctl's shape).
+        #[arg(short = 'w', long = "write-out", value_enum, default_value_t)]
+        write_out: WriteOut,
+    },
+    /// Every revision of one key still on disk: puts and deletes, with leases.
+    History {
+        #[command(flatten)]
+        db: EtcdDbArg,
+        /// The key.
+        key: String,
+        /// Output format (simple or json).
+        #[arg(short = 'w', long = "write-out", value_enum, default_value_t)]
+        write_out: WriteOut,
+    },
+    /// The HashKV that `etcdctl endpoint hashkv --rev R` prints for this db.
+    Hashkv {
+        #[command(flatten)]
+        db: EtcdDbArg,
+        /// The revision (0: the newest).
+        #[arg(long, default_value_t = 0)]
+        rev: i64,
+        /// Which etcd versions' rules to follow.
+        #[arg(long, value_enum, default_value_t)]
+        rules: HashRulesArg,
+        /// Output format (simple: `hash, revision, compact revision`; json; table).
+        #[arg(short = 'w', long = "write-out", value_enum, default_value_t)]
+        write_out: WriteOut,
+    },
 }
 
 /// How bytes (keys, values) are printed.

@@ -46,3 +46,9 @@ pub fn open_db(path: &Path) -> Result<bbolt::Db<Bytes>> {
     let bytes = map(path)?;
     bbolt::Db::open(bytes).with_context(|| format!("{}: cannot open as a bbolt database", path.display()))
 }
+
+/// Opens an etcd db or snapshot file read-only, naming the file in any error.
+pub fn open_etcd(path: &Path) -> Result<etcd_store::EtcdDb<Bytes>> {
+    let bytes = map(path)?;
+    etcd_store::EtcdDb::open(bytes).with_context(|| format!("{}: cannot open as an etcd db", path.display()))
+}

@@ -1,0 +1,227 @@
+//! `mvccpb.KeyValue`, the value of every `key`-bucket entry.
+//!
+//! | field | no. | wire | meaning |
+//! |---|---|---|---|
+//! | key | 1 | bytes | the user key |
+//! | create_revision | 2 | varint int64 | main revision that created this generation |
+//! | mod_revision | 3 | varint int64 | main revision of this change |
+//! | version | 4 | varint int64 | 1 on creation, +1 per put |
+//! | value | 5 | bytes | the value |
+//! | lease | 6 | varint int64 | attached lease id, 0 for none |
+//!
+//! [`KeyValue`] is the owned message (prost derive, for encoding);
+//! [`KeyValueRef`] decodes without copying, its byte fields borrowing from
+//! the mapped file.
+
+/// The owned message. Go: `mvccpb.KeyValue`.
+#[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
+pub struct KeyValue {
+    /// The user key.
+    #[prost(bytes = "vec", tag = "1")]
+    pub key: Vec<u8>,
+    /// Main revision of the put that created this generation of the key.
+    #[prost(int64, tag = "2")]
+    pub create_revision: i64,
+    /// Main revision of this put.
+    #[prost(int64, tag = "3")]
+    pub mod_revision: i64,
+    /// 1 on creation, +1 per put.
+    #[prost(int64, tag = "4")]
+    pub version: i64,
+    /// The value.
+    #[prost(bytes = "vec", tag = "5")]
+    pub value: Vec<u8>,
+    /// Attached lease id, 0 for none.
+    #[prost(int64, tag = "6")]
+    pub lease: i64,
+}
+
+/// A KeyValue whose key and value borrow from the buffer it was decoded from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct KeyValueRef<'a> {
+    /// The user key.
+    pub key: &'a [u8],
+    /// Main revision that created this generation.
+    pub create_revision: i64,
+    /// Main revision of this change.
+    pub mod_revision: i64,
+    /// Version.
+    pub version: i64,
+    /// The value.
+    pub value: &'a [u8],
+    /// Lease id, 0 for none.
+    pub lease: i64,
+}
+
+/// Why a buffer is not a KeyValue.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DecodeError(pub String);
+
+#[inline]
+fn varint(buf: &[u8], pos: &mut usize) -> Result<u64, DecodeError> {
+    let mut v: u64 = 0;
+    for i in 0..10 {
+        let b = *buf.get(*pos).ok_or_else(|| DecodeError(format!("varint cut short at byte {}", *pos)))?;
+        *pos += 1;
+        v |= u64::from(b & 0x7f) << (7 * i);
+        if b < 0x80 {
+            return Ok(v);
+        }
+    }
+    Err(DecodeError(format!("varint longer than 10 bytes ending at byte {}", *pos)))
+}
+
+#[inline]
+fn bytes<'a>(buf: &'a [u8], pos: &mut usize) -> Result<&'a [u8], DecodeError> {
+    let len = varint(buf, pos)?;
+    let start = *pos;
+    let end = usize::try_from(len).ok().and_then(|l| start.checked_add(l));
+    match end.and_then(|e| buf.get(start..e)) {
+        Some(s) => {
+            *pos = start + s.len();
+            Ok(s)
+        }
+        None => Err(DecodeError(format!("field of {len} bytes at byte {start} runs past the end ({} bytes)", buf.len()))),
+    }
+}
+
+impl<'a> KeyValueRef<'a> {
+    /// Decodes a KeyValue, borrowing its byte fields. Unknown fields are
+    /// skipped; for a repeated scalar field the last one wins (proto3).
+    pub fn decode(buf: &'a [u8]) -> Result<KeyValueRef<'a>, DecodeError> {
+        let mut kv = KeyValueRef::default();
+        let mut pos = 0;
+        while pos < buf.len() {
+            let tag = varint(buf, &mut pos)?;
+            let (field, wire) = (tag >> 3, tag & 7);
+            match (field, wire) {
+                (1, 2) => kv.key = bytes(buf, &mut pos)?,
+                (5, 2) => kv.value = bytes(buf, &mut pos)?,
+                (2, 0) => kv.create_revision = varint(buf, &mut pos)? as i64,
+                (3, 0) => kv.mod_revision = varint(buf, &mut pos)? as i64,
+                (4, 0) => kv.version = varint(buf, &mut pos)? as i64,
+                (6, 0) => kv.lease = varint(buf, &mut pos)? as i64,
+                (0, _) => return Err(DecodeError(format!("field number 0 at byte {pos}"))),
+                (1..=6, _) => return Err(DecodeError(format!("field {field} with wire type {wire}"))),
+                (_, 0) => {
+                    varint(buf, &mut pos)?;
+                }
+                (_, 1) => pos = skip(buf, pos, 8)?,
+                (_, 2) => {
+                    bytes(buf, &mut pos)?;
+                }
+                (_, 5) => pos = skip(buf, pos, 4)?,
+                _ => return Err(DecodeError(format!("unsupported wire type {wire} for field {field}"))),
+            }
+        }
+        Ok(kv)
+    }
+
+    /// Only the user key (field 1), the fast path of a scan. Falls back to a
+    /// full decode when the key is not the first field.
+    #[inline]
+    pub fn decode_key(buf: &'a [u8]) -> Result<&'a [u8], DecodeError> {
+        if buf.first() == Some(&0x0a) {
+            let mut pos = 1;
+            if let Ok(k) = bytes(buf, &mut pos) {
+                // A later field 1 would override; etcd never writes one, so
+                // check cheaply that the next tag is not another key.
+                if buf.get(pos) != Some(&0x0a) {
+                    return Ok(k);
+                }
+            }
+        }
+        Ok(KeyValueRef::decode(buf)?.key)
+    }
+
+    /// An owned copy.
+    pub fn to_owned(&self) -> KeyValue {
+        KeyValue {
+            key: self.key.to_vec(),
+            create_revision: self.create_revision,
+            mod_revision: self.mod_revision,
+            version: self.version,
+            value: self.value.to_vec(),
+            lease: self.lease,
+        }
+    }
+}
+
+fn skip(buf: &[u8], pos: usize, n: usize) -> Result<usize, DecodeError> {
+    let end = pos + n;
+    if end > buf.len() {
+        return Err(DecodeError(format!("fixed field runs past the end at byte {pos}")));
+    }
+    Ok(end)
+}
+
+impl KeyValue {
+    /// The protobuf encoding, as etcd writes it.
+    pub fn encode_to_vec(&self) -> Vec<u8> {
+        prost::Message::encode_to_vec(self)
+    }
+
+    /// A borrowed view.
+    pub fn as_ref(&self) -> KeyValueRef<'_> {
+        KeyValueRef {
+            key: &self.key,
+            create_revision: self.create_revision,
+            mod_revision: self.mod_revision,
+            version: self.version,
+            value: &self.value,
+            lease: self.lease,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message;
+    use proptest::prelude::*;
+
+    #[test]
+    fn etcd_example_bytes() {
+        // (4,0): key "a" holds "11", created at 2, version 2 (verified on etcd 3.4.23).
+        let b = [0x0a, 0x01, 0x61, 0x10, 0x02, 0x18, 0x04, 0x20, 0x02, 0x2a, 0x02, 0x31, 0x31];
+        let kv = KeyValueRef::decode(&b).unwrap();
+        assert_eq!((kv.key, kv.create_revision, kv.mod_revision, kv.version, kv.value, kv.lease), (&b"a"[..], 2, 4, 2, &b"11"[..], 0));
+        assert_eq!(kv.to_owned().encode_to_vec(), b);
+        // A tombstone holds only the key.
+        let t = KeyValueRef::decode(&[0x0a, 0x02, 0x70, 0x31]).unwrap();
+        assert_eq!((t.key, t.mod_revision), (&b"p1"[..], 0));
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        assert!(KeyValueRef::decode(&[0x0a, 0x05, 0x61]).is_err(), "key past the end");
+        assert!(KeyValueRef::decode(&[0x10]).is_err(), "cut varint");
+        assert!(KeyValueRef::decode(&[0xff; 11]).is_err(), "overlong varint");
+        assert!(KeyValueRef::decode(&[0x0b]).is_err(), "field 1 as a group");
+        assert!(KeyValueRef::decode(&[0x00]).is_err(), "field 0");
+    }
+
+    proptest! {
+        #[test]
+        fn ours_equals_prost(key in proptest::collection::vec(any::<u8>(), 0..40), value in proptest::collection::vec(any::<u8>(), 0..300),
+                             c in any::<i64>(), m in any::<i64>(), v in any::<i64>(), l in any::<i64>()) {
+            let kv = KeyValue { key, create_revision: c, mod_revision: m, version: v, value, lease: l };
+            let b = kv.encode_to_vec();
+            let ours = KeyValueRef::decode(&b).unwrap();
+            prop_assert_eq!(ours.to_owned(), kv.clone());
+            prop_assert_eq!(KeyValueRef::decode_key(&b).unwrap(), &kv.key[..]);
+            prop_assert_eq!(KeyValue::decode(&b[..]).unwrap(), kv);
+        }
+
+        #[test]
+        fn random_bytes_never_panic(b in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let ours = KeyValueRef::decode(&b);
+            let theirs = KeyValue::decode(&b[..]);
+            // Where prost accepts, we agree with it.
+            if let (Ok(o), Ok(t)) = (ours, theirs) {
+                prop_assert_eq!(o.to_owned(), t);
+            }
+        }
+    }
+}
