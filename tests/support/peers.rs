@@ -148,8 +148,13 @@ pub struct EtcdServer {
 impl EtcdServer {
     /// Starts a fresh member in `dir/data` (or an existing data dir).
     pub fn start(bins: &EtcdBins, data_dir: &std::path::Path) -> EtcdServer {
+        Self::start_with_peer(bins, data_dir, free_port())
+    }
+
+    /// Starts a member whose peer URL is http://127.0.0.1:`peer` (to boot a
+    /// data dir restored with that URL).
+    pub fn start_with_peer(bins: &EtcdBins, data_dir: &std::path::Path, peer: u16) -> EtcdServer {
         let client = free_port();
-        let peer = free_port();
         let endpoint = format!("http://127.0.0.1:{client}");
         let log = data_dir.with_extension("log");
         let logf = std::fs::File::create(&log).expect("etcd log");
@@ -251,4 +256,20 @@ impl Drop for EtcdServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Runs `snapshot restore` of this version into `data_dir`, with the member
+/// URL http://127.0.0.1:`peer`; returns the tool's output.
+pub fn snapshot_restore(bins: &EtcdBins, snapshot: &std::path::Path, data_dir: &std::path::Path, peer: u16) -> std::process::Output {
+    Command::new(bins.snapshot_tool())
+        .env("ETCDCTL_API", "3")
+        .arg("snapshot")
+        .arg("restore")
+        .arg(snapshot)
+        .arg(format!("--data-dir={}", data_dir.display()))
+        .arg("--name=default")
+        .arg(format!("--initial-cluster=default=http://127.0.0.1:{peer}"))
+        .arg(format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer}"))
+        .output()
+        .expect("run snapshot restore")
 }

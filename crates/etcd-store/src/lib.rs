@@ -38,6 +38,7 @@ pub mod meta;
 pub mod revision;
 pub mod snapshot;
 pub mod store;
+pub mod writer;
 
 pub use error::{Error, Result};
 pub use hash::{HashKv, HashRules, Status};
@@ -46,3 +47,4 @@ pub use live::{LiveKey, LiveView};
 pub use meta::{buckets, EtcdMeta};
 pub use revision::{Revision, RevisionKey};
 pub use store::{EtcdDb, EtcdOpenOptions, HistoryEntry, RevEntry, Revisions};
+pub use writer::{write_db, write_db_file, DbSummary, DbWriterOptions};

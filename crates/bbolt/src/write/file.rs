@@ -1,7 +1,7 @@
 //! Output files that appear whole or not at all.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -36,7 +36,7 @@ impl AtomicFile {
         let mut n = 0u32;
         loop {
             let tmp = dir.join(format!(".{name}.tmp-{}-{n}", std::process::id()));
-            match OpenOptions::new().write(true).create_new(true).open(&tmp) {
+            match OpenOptions::new().read(true).write(true).create_new(true).open(&tmp) {
                 Ok(file) => return Ok(AtomicFile { file: Some(file), tmp, target, overwrite }),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < 1000 => n += 1,
                 Err(e) => {
@@ -83,6 +83,12 @@ impl Write for AtomicFile {
     }
     fn flush(&mut self) -> io::Result<()> {
         self.file()?.flush()
+    }
+}
+
+impl Read for AtomicFile {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.file()?.read(buf)
     }
 }
 
