@@ -8,6 +8,7 @@ mod corrupt;
 mod cursor;
 mod mutate;
 #[path = "../../../../tests/support/peers.rs"]
+#[allow(dead_code)]
 mod peers;
 pub mod writer;
 mod writer_go;
