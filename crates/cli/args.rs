@@ -28,6 +28,83 @@ pub enum Command {
     /// (replaces `etcdutl snapshot status` and `etcd-dump-db`).
     #[command(subcommand)]
     Etcd(EtcdCommand),
+    /// Export the Milvus metadata of an etcd db to a backup: every live key
+    /// except each root's `<root>/meta/session/...` and keys attached to a
+    /// lease (both counted in the summary).
+    Export(ExportArgs),
+    /// Check a backup: magic, format version, checksum, record order and
+    /// counts. Exit 1 if anything is wrong.
+    Verify {
+        /// The backup file.
+        backup: PathBuf,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+    /// What is in a db or a backup: Milvus roots, keys and bytes per area,
+    /// databases, collections (fields, shards, partitions, aliases,
+    /// segments, rows, indexes), users and roles, sessions.
+    Inspect {
+        /// An etcd db, a snapshot file, or a backup.
+        input: PathBuf,
+        /// Only this root.
+        #[arg(long)]
+        root: Option<String>,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+    /// Key-level differences between two dbs, snapshots or backups; exit 1
+    /// when they differ.
+    Diff {
+        /// First input (db, snapshot file or backup).
+        a: PathBuf,
+        /// Second input.
+        b: PathBuf,
+        /// Print at most this many keys per kind of difference (0: all).
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+}
+
+/// Backup formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
+pub enum BackupFormat {
+    /// The boltsnap backup file: zstd, SHA-256, manifest.
+    #[default]
+    Bsnap,
+    /// JSON lines: a manifest line, then one line per key as etcdctl get -w json's kvs.
+    Jsonl,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// The etcd db: `member/snap/db` of the dead etcd, or a snapshot file.
+    pub db: PathBuf,
+    /// Where to write the backup (`-` for stdout).
+    #[arg(short = 'o', long = "output")]
+    pub output: PathBuf,
+    /// Only these Milvus roots (repeatable; default: every key, all roots).
+    #[arg(long = "root")]
+    pub roots: Vec<String>,
+    /// Export the keys as of this revision (default: the newest).
+    #[arg(long, default_value_t = 0)]
+    pub rev: i64,
+    /// Keep `<root>/meta/session/id`, Milvus's ServerID counter.
+    #[arg(long)]
+    pub keep_session_id: bool,
+    /// Keep keys attached to a lease (their lease is dropped).
+    #[arg(long)]
+    pub include_leased: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: BackupFormat,
+    /// Replace the output if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Print the summary as JSON (on stdout; on stderr when the backup goes to stdout).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Output formats of the etcd commands, as etcdctl's `-w`.

@@ -44,6 +44,16 @@ commands:
   bench-check FILE                time tx.Check() (best of 3)
   bench-compact SRC DST [--tx-max-size N] [--no-sync]
                                   time bolt.Compact (DST must not exist)
+  bench-live FILE [--prefix-skip P]...
+                                  time an etcd live-key export (best of 3): scan bucket key,
+                                  decode each value as mvccpb.KeyValue, keep the latest per
+                                  user key (tombstone = 18-byte key ending 't' deletes it),
+                                  drop keys under any P (default by-dev/meta/session/) and
+                                  leased keys, sort; prints one JSON line with heap stats
+  live-json FILE [--prefix-skip P]...
+                                  print bench-live's kept keys as JSON lines sorted by key:
+                                  key, create_revision, mod_revision, version, value (base64;
+                                  value omitted when empty)
 `
 
 // ---------------------------------------------------------------------------
@@ -1551,6 +1561,10 @@ func main() {
 		cmdBenchCheck(args)
 	case "bench-compact":
 		cmdBenchCompact(args)
+	case "bench-live":
+		cmdBenchLive(args)
+	case "live-json":
+		cmdLiveJSON(args)
 	case "-h", "--help", "help":
 		fmt.Print(usageText)
 	default:

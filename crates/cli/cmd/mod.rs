@@ -3,6 +3,7 @@
 
 pub mod bolt;
 pub mod etcd;
+pub mod milvus;
 
 use crate::args::{Cli, Command};
 use crate::Outcome;
@@ -11,5 +12,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Bolt(c) => bolt::run(c),
         Command::Etcd(c) => etcd::run(c),
+        Command::Export(a) => milvus::export(a),
+        Command::Verify { backup, json } => milvus::verify(&backup, json.json),
+        Command::Inspect { input, root, json } => milvus::inspect(&input, root.as_deref(), json.json),
+        Command::Diff { a, b, limit, json } => milvus::diff(&a, &b, limit, json.json),
     }
 }

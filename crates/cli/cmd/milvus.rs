@@ -1,0 +1,349 @@
+//! `export`, `verify`, `inspect`, `diff`: the Milvus rescue commands.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use milvus_meta::backup::{self, BackupReader, BackupWriter, Manifest, Record, SourceInfo};
+use milvus_meta::catalog::Catalog;
+use milvus_meta::select::{self, ExportOptions};
+use serde_json::json;
+use sha2::Digest;
+
+use crate::args::{BackupFormat, ExportArgs};
+use crate::input::{map, open_etcd};
+use crate::out;
+use crate::Outcome;
+
+fn sha256_hex(b: &[u8]) -> String {
+    out::hex(&sha2::Sha256::digest(b))
+}
+
+fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
+    let pb = indicatif::ProgressBar::with_draw_target(Some(len), indicatif::ProgressDrawTarget::stderr());
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({eta})") {
+        pb.set_style(style.progress_chars("=> "));
+    }
+    pb.set_message(what.to_string());
+    pb
+}
+
+pub fn export(a: ExportArgs) -> Result<Outcome> {
+    let to_stdout = a.output.as_os_str() == "-";
+    if !to_stdout && !a.force && a.output.exists() {
+        bail!("{}: already exists; use --force to replace it", a.output.display());
+    }
+    let db = open_etcd(&a.db)?;
+    let ctx = || a.db.display().to_string();
+    let view = db.live(a.rev).with_context(ctx)?;
+    let opts = ExportOptions { roots: a.roots.clone(), keep_session_id: a.keep_session_id, include_leased: a.include_leased };
+    let (kept, report) = select::select(&view, &opts).with_context(ctx)?;
+    let file = db.bolt().data();
+    let manifest = Manifest {
+        format_version: backup::FORMAT_VERSION,
+        tool: format!("boltsnap {}", env!("CARGO_PKG_VERSION")),
+        created_at: backup::now_rfc3339(),
+        source: SourceInfo {
+            file_name: a.db.display().to_string(),
+            size: db.bolt().file_len() + if db.trailer().is_some() { 32 } else { 0 },
+            sha256: {
+                let whole = map(&a.db)?;
+                sha256_hex(whole.as_ref())
+            },
+        },
+        revision: view.revision,
+        compact_revision: view.compact_revision,
+        roots: report.roots_found.clone(),
+        filters: opts.clone(),
+        records: kept.len() as u64,
+        bytes: report.kept_bytes,
+        selection: report.clone(),
+        extra: BTreeMap::new(),
+    };
+    let _ = file;
+    let pb = progress(kept.len() as u64, "exporting");
+    if !to_stdout && !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        pb.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let write_all = |w: &mut dyn Write| -> Result<()> {
+        match a.format {
+            BackupFormat::Bsnap => {
+                let mut bw = BackupWriter::new(w, &manifest)?;
+                for (i, k) in kept.iter().enumerate() {
+                    bw.write_parts(k.kv.key, k.kv.value, k.kv.create_revision, k.kv.mod_revision, k.kv.version)?;
+                    if i % 4096 == 0 {
+                        pb.set_position(i as u64);
+                    }
+                }
+                bw.finish()?;
+            }
+            BackupFormat::Jsonl => {
+                let recs: Vec<Record> = kept.iter().map(Record::from_live).collect();
+                backup::write_jsonl(w, &manifest, &recs)?;
+            }
+        }
+        Ok(())
+    };
+    if to_stdout {
+        let stdout = std::io::stdout();
+        let mut w = BufWriter::with_capacity(1 << 20, stdout.lock());
+        write_all(&mut w)?;
+        w.flush()?;
+    } else {
+        let mut f = bbolt::write::AtomicFile::create(&a.output, a.force)
+            .with_context(|| format!("{}: cannot create", a.output.display()))?;
+        {
+            let mut w = BufWriter::with_capacity(1 << 20, &mut f);
+            write_all(&mut w).with_context(|| format!("writing {}", a.output.display()))?;
+            w.flush()?;
+        }
+        f.commit().with_context(|| format!("{}: cannot commit", a.output.display()))?;
+    }
+    pb.finish_and_clear();
+    // The summary: never silent about what was left out.
+    let summary = json!({
+        "output": a.output.display().to_string(),
+        "revision": view.revision,
+        "compact_revision": view.compact_revision,
+        "live_keys": view.keys.len(),
+        "kept": report.kept,
+        "kept_bytes": report.kept_bytes,
+        "left_out": report.left_out,
+        "roots": report.per_root,
+    });
+    if a.json {
+        let mut o: Box<dyn Write> = if to_stdout { Box::new(std::io::stderr()) } else { Box::new(std::io::stdout()) };
+        out::json_line(&mut o, &summary)?;
+    } else {
+        let mut e = std::io::stderr();
+        writeln!(e, "exported {} keys ({} bytes) at revision {} from {}", report.kept, report.kept_bytes, view.revision, a.db.display())?;
+        for (reason, n) in &report.left_out {
+            let why = match reason.as_str() {
+                "session" => "under <root>/meta/session/ (liveness records)",
+                "leased" => "attached to a lease (--include-leased keeps them)",
+                "outside_roots" => "outside the --root selection",
+                other => other,
+            };
+            writeln!(e, "left out {n} keys {why}")?;
+        }
+        for (root, rc) in &report.per_root {
+            let name = if root.is_empty() { "(no Milvus root)" } else { root };
+            let areas: Vec<String> = rc.areas.iter().map(|(a, n)| format!("{a} {n}")).collect();
+            writeln!(e, "  {name}: kept {}{}", rc.kept, if areas.is_empty() { String::new() } else { format!(" ({})", areas.join(", ")) })?;
+        }
+        if !to_stdout {
+            writeln!(e, "wrote {}", a.output.display())?;
+        }
+    }
+    Ok(Outcome::Ok)
+}
+
+pub fn verify(path: &Path, json_out: bool) -> Result<Outcome> {
+    let f = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let mut o = out::stdout();
+    match backup::verify(std::io::BufReader::new(f)) {
+        Ok(r) => {
+            if json_out {
+                out::json_line(&mut o, &json!({"ok": true, "records": r.records, "bytes": r.bytes, "manifest": r.manifest}))?;
+            } else {
+                writeln!(
+                    o,
+                    "OK: {} records, {} bytes of keys and values, revision {}, roots [{}], written {} by {}",
+                    r.records,
+                    r.bytes,
+                    r.manifest.revision,
+                    r.manifest.roots.join(", "),
+                    r.manifest.created_at,
+                    r.manifest.tool
+                )?;
+            }
+            o.flush()?;
+            Ok(Outcome::Ok)
+        }
+        Err(e @ (milvus_meta::Error::Damaged(_) | milvus_meta::Error::NewerFormat { .. } | milvus_meta::Error::NotABackup)) => {
+            if json_out {
+                out::json_line(&mut o, &json!({"ok": false, "error": e.to_string()}))?;
+                o.flush()?;
+            }
+            eprintln!("boltsnap: {}: {e}", path.display());
+            Ok(Outcome::Problems)
+        }
+        Err(e) => Err(anyhow::Error::new(e).context(path.display().to_string())),
+    }
+}
+
+/// A db, a snapshot file or a backup, as records.
+enum Source {
+    Db(Box<etcd_store::EtcdDb<crate::input::Bytes>>),
+    Backup(Manifest, Vec<Record>),
+}
+
+fn is_backup(path: &Path) -> Result<bool> {
+    let mut f = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let mut m = [0u8; 8];
+    let n = f.read(&mut m)?;
+    Ok(n == 8 && &m == backup::MAGIC)
+}
+
+fn load(path: &Path) -> Result<Source> {
+    if is_backup(path)? {
+        let f = File::open(path)?;
+        let r = BackupReader::open(std::io::BufReader::new(f)).with_context(|| path.display().to_string())?;
+        let m = r.manifest().clone();
+        let recs: Vec<Record> = r.records()?.collect::<Result<_, _>>().with_context(|| path.display().to_string())?;
+        Ok(Source::Backup(m, recs))
+    } else {
+        Ok(Source::Db(Box::new(open_etcd(path)?)))
+    }
+}
+
+fn records_of(path: &Path) -> Result<(Vec<Record>, i64)> {
+    match load(path)? {
+        Source::Backup(m, r) => Ok((r, m.revision)),
+        Source::Db(db) => {
+            let v = db.live(0).with_context(|| path.display().to_string())?;
+            Ok((v.keys.iter().map(Record::from_live).collect(), v.revision))
+        }
+    }
+}
+
+pub fn inspect(path: &Path, only_root: Option<&str>, json_out: bool) -> Result<Outcome> {
+    let (recs, revision, kind) = match load(path)? {
+        Source::Backup(m, r) => (r, m.revision, "backup"),
+        Source::Db(db) => {
+            let v = db.live(0).with_context(|| path.display().to_string())?;
+            let kind = if db.trailer().is_some() { "etcd snapshot file" } else { "etcd db" };
+            (v.keys.iter().map(Record::from_live).collect::<Vec<_>>(), v.revision, kind)
+        }
+    };
+    let mut cat = Catalog::build(recs.iter().map(|r| (r.key.as_slice(), r.value.as_slice())));
+    if let Some(root) = only_root {
+        cat.roots.retain(|r| r.root == root);
+        if cat.roots.is_empty() {
+            bail!("{}: root {root:?} not found", path.display());
+        }
+    }
+    let mut o = out::stdout();
+    if json_out {
+        out::json_line(&mut o, &json!({"input": path.display().to_string(), "kind": kind, "revision": revision, "keys": recs.len(), "catalog": cat}))?;
+        o.flush()?;
+        return Ok(Outcome::Ok);
+    }
+    writeln!(o, "{} ({kind}): {} live keys at revision {revision}", path.display(), recs.len())?;
+    if cat.roots.is_empty() {
+        writeln!(o, "no Milvus root found")?;
+    }
+    for r in &cat.roots {
+        writeln!(o, "\nroot {}{}", r.root, if r.milvus_versions.is_empty() { String::new() } else { format!(" (Milvus {})", r.milvus_versions.join(", ")) })?;
+        writeln!(o, "  areas:")?;
+        for (a, st) in &r.areas {
+            writeln!(o, "    {a:<24} {:>8} keys {:>12} bytes", st.keys, st.bytes)?;
+        }
+        writeln!(o, "  databases: {}", r.databases.iter().map(|d| format!("{} (id {}{})", d.name, d.id, if d.state == "Created" { String::new() } else { format!(", {}", d.state) })).collect::<Vec<_>>().join(", "))?;
+        writeln!(o, "  collections:")?;
+        for c in &r.collections {
+            let state = if c.state == "Created" { String::new() } else { format!(" [{}]", c.state) };
+            writeln!(o, "    {}.{} (id {}){state}: {} rows in {} segments, {} shards, {}", c.database, c.name, c.id, c.rows, c.segments, c.shards, c.consistency)?;
+            let fields: Vec<String> = c
+                .fields
+                .iter()
+                .filter(|f| f.id >= 100)
+                .map(|f| {
+                    let p: Vec<String> = f.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    format!("{} {}{}{}", f.name, f.data_type, if p.is_empty() { String::new() } else { format!("({})", p.join(",")) }, if f.primary_key { " primary" } else { "" })
+                })
+                .collect();
+            writeln!(o, "      fields: {}", fields.join(", "))?;
+            writeln!(o, "      partitions: {}", c.partitions.iter().map(|p| p.name.clone()).collect::<Vec<_>>().join(", "))?;
+            if !c.aliases.is_empty() {
+                writeln!(o, "      aliases: {}", c.aliases.join(", "))?;
+            }
+            for i in &c.indexes {
+                let p: Vec<String> = i.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                writeln!(o, "      index {} on field {}: {}{}", i.name, i.field_id, p.join(" "), if i.deleted { " [deleted]" } else { "" })?;
+            }
+            if !c.segment_states.is_empty() {
+                let s: Vec<String> = c.segment_states.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                writeln!(o, "      segments: {}", s.join(", "))?;
+            }
+        }
+        writeln!(o, "  users: {}", r.users.join(", "))?;
+        writeln!(o, "  roles: {}", r.roles.join(", "))?;
+        if !r.user_roles.is_empty() {
+            writeln!(o, "  grants: {}", r.user_roles.iter().map(|(u, ro)| format!("{u}->{ro}")).collect::<Vec<_>>().join(", "))?;
+        }
+        writeln!(o, "  sessions: {}", if r.sessions.is_empty() { "none".to_string() } else { r.sessions.iter().map(|s| format!("{} (server {}, {})", s.name, s.server_id, s.version)).collect::<Vec<_>>().join(", ") })?;
+        for (k, e) in &r.undecodable {
+            writeln!(o, "  undecodable: {k}: {e}")?;
+        }
+    }
+    if cat.other_keys > 0 {
+        writeln!(o, "\n{} keys under no Milvus root", cat.other_keys)?;
+    }
+    o.flush()?;
+    Ok(Outcome::Ok)
+}
+
+pub fn diff(a: &Path, b: &Path, limit: usize, json_out: bool) -> Result<Outcome> {
+    let (ra, reva) = records_of(a)?;
+    let (rb, revb) = records_of(b)?;
+    let ma: BTreeMap<&[u8], &Record> = ra.iter().map(|r| (r.key.as_slice(), r)).collect();
+    let mb: BTreeMap<&[u8], &Record> = rb.iter().map(|r| (r.key.as_slice(), r)).collect();
+    let mut only_a = Vec::new();
+    let mut only_b = Vec::new();
+    let mut value = Vec::new();
+    let mut revs = Vec::new();
+    for (k, x) in &ma {
+        match mb.get(k) {
+            None => only_a.push(*k),
+            Some(y) if x.value != y.value => value.push(*k),
+            Some(y) if (x.create_revision, x.mod_revision, x.version) != (y.create_revision, y.mod_revision, y.version) => revs.push(*k),
+            Some(_) => {}
+        }
+    }
+    for k in mb.keys() {
+        if !ma.contains_key(k) {
+            only_b.push(*k);
+        }
+    }
+    let differ = !(only_a.is_empty() && only_b.is_empty() && value.is_empty() && revs.is_empty());
+    let show = |v: &[&[u8]]| -> Vec<String> {
+        let n = if limit == 0 { v.len() } else { limit.min(v.len()) };
+        v.iter().take(n).map(|k| String::from_utf8_lossy(k).into_owned()).collect()
+    };
+    let mut o = out::stdout();
+    if json_out {
+        out::json_line(
+            &mut o,
+            &json!({
+                "a": {"path": a.display().to_string(), "keys": ra.len(), "revision": reva},
+                "b": {"path": b.display().to_string(), "keys": rb.len(), "revision": revb},
+                "equal": !differ,
+                "only_in_a": {"count": only_a.len(), "keys": show(&only_a)},
+                "only_in_b": {"count": only_b.len(), "keys": show(&only_b)},
+                "value_differs": {"count": value.len(), "keys": show(&value)},
+                "revisions_differ": {"count": revs.len(), "keys": show(&revs)},
+            }),
+        )?;
+    } else {
+        writeln!(o, "A: {} ({} keys, revision {reva})", a.display(), ra.len())?;
+        writeln!(o, "B: {} ({} keys, revision {revb})", b.display(), rb.len())?;
+        for (title, v) in [("only in A", &only_a), ("only in B", &only_b), ("different values", &value), ("same value, other revisions", &revs)] {
+            if v.is_empty() {
+                continue;
+            }
+            writeln!(o, "{title}: {}", v.len())?;
+            for k in show(v) {
+                writeln!(o, "  {k}")?;
+            }
+            if limit != 0 && v.len() > limit {
+                writeln!(o, "  ... {} more (--limit 0 shows all)", v.len() - limit)?;
+            }
+        }
+        writeln!(o, "{}", if differ { "DIFFERENT" } else { "EQUAL: same keys, values and revisions" })?;
+    }
+    o.flush()?;
+    Ok(if differ { Outcome::Problems } else { Outcome::Ok })
+}

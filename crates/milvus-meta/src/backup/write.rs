@@ -1,0 +1,162 @@
+//! Writing backups in one streaming pass.
+
+use std::io::{self, Write};
+
+use sha2::{Digest, Sha256};
+
+use super::{put_varint, Manifest, Record, FORMAT_VERSION, MAGIC, TRAILER_MAGIC};
+use crate::error::{Error, Result};
+
+/// Counts and hashes what passes through.
+struct Hashing<W: Write> {
+    inner: W,
+    hash: Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(buf.get(..n).unwrap_or_default());
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Writes a `.bsnap` stream: header and manifest first, records as they
+/// come (in key order), trailer at [`finish`](Self::finish). Memory stays
+/// constant whatever the number of records.
+pub struct BackupWriter<W: Write> {
+    enc: zstd::Encoder<'static, Hashing<W>>,
+    header_len: u64,
+    records: u64,
+    expected: u64,
+    last_key: Option<Vec<u8>>,
+    buf: Vec<u8>,
+}
+
+impl<W: Write> BackupWriter<W> {
+    /// Starts a backup; the manifest's `records` must be the number of
+    /// records that will follow (checked at the end).
+    pub fn new(out: W, manifest: &Manifest) -> Result<Self> {
+        let json = serde_json::to_vec(manifest).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        let mut h = Hashing { inner: out, hash: Sha256::new(), bytes: 0 };
+        h.write_all(MAGIC)?;
+        h.write_all(&FORMAT_VERSION.to_le_bytes())?;
+        h.write_all(&(json.len() as u32).to_le_bytes())?;
+        h.write_all(&json)?;
+        let header_len = h.bytes;
+        let enc = zstd::Encoder::new(h, 3)?;
+        Ok(BackupWriter { enc, header_len, records: 0, expected: manifest.records, last_key: None, buf: Vec::new() })
+    }
+
+    /// Appends a record (keys strictly increasing).
+    pub fn write(&mut self, r: &Record) -> Result<()> {
+        self.write_parts(&r.key, &r.value, r.create_revision, r.mod_revision, r.version)
+    }
+
+    /// Appends a record from its parts.
+    pub fn write_parts(&mut self, key: &[u8], value: &[u8], create: i64, modr: i64, version: i64) -> Result<()> {
+        if let Some(prev) = &self.last_key {
+            if prev.as_slice() >= key {
+                return Err(Error::InvalidArgument(format!(
+                    "records out of key order: {:?} after {:?}",
+                    String::from_utf8_lossy(key),
+                    String::from_utf8_lossy(prev)
+                )));
+            }
+        }
+        self.last_key = Some(key.to_vec());
+        self.buf.clear();
+        put_varint(&mut self.buf, key.len() as u64);
+        self.buf.extend_from_slice(key);
+        put_varint(&mut self.buf, value.len() as u64);
+        self.buf.extend_from_slice(value);
+        put_varint(&mut self.buf, create as u64);
+        put_varint(&mut self.buf, modr as u64);
+        put_varint(&mut self.buf, version as u64);
+        self.enc.write_all(&self.buf)?;
+        self.records += 1;
+        Ok(())
+    }
+
+    /// Ends the record stream and writes the trailer.
+    pub fn finish(self) -> Result<W> {
+        if self.records != self.expected {
+            return Err(Error::InvalidArgument(format!(
+                "manifest announces {} records, {} were written",
+                self.expected, self.records
+            )));
+        }
+        let mut h = self.enc.finish()?;
+        let records_len = h.bytes - self.header_len;
+        let digest = h.hash.clone().finalize();
+        let mut t = Vec::with_capacity(super::TRAILER_LEN);
+        t.extend_from_slice(TRAILER_MAGIC);
+        t.extend_from_slice(&self.records.to_le_bytes());
+        t.extend_from_slice(&records_len.to_le_bytes());
+        t.extend_from_slice(&digest);
+        h.inner.write_all(&t)?;
+        h.inner.flush()?;
+        Ok(h.inner)
+    }
+}
+
+/// Writes the same content as JSON lines: `{"manifest":{...}}`, then one
+/// line per record in `etcdctl get -w json`'s kv shape (base64 key and
+/// value; value omitted when empty).
+pub fn write_jsonl<'r, W: Write>(mut out: W, manifest: &Manifest, records: impl IntoIterator<Item = &'r Record>) -> Result<W> {
+    let m = serde_json::json!({ "manifest": manifest });
+    serde_json::to_writer(&mut out, &m).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+    out.write_all(b"\n")?;
+    let mut line = String::new();
+    for r in records {
+        line.clear();
+        line.push_str("{\"key\":\"");
+        line.push_str(&b64(&r.key));
+        line.push_str(&format!("\",\"create_revision\":{},\"mod_revision\":{},\"version\":{}", r.create_revision, r.mod_revision, r.version));
+        if !r.value.is_empty() {
+            line.push_str(",\"value\":\"");
+            line.push_str(&b64(&r.value));
+            line.push('"');
+        }
+        line.push_str("}\n");
+        out.write_all(line.as_bytes())?;
+    }
+    out.flush()?;
+    Ok(out)
+}
+
+/// Standard base64 with padding.
+pub(crate) fn b64(b: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut s = String::with_capacity(b.len().div_ceil(3) * 4);
+    for c in b.chunks(3) {
+        let n = (u32::from(c.first().copied().unwrap_or(0)) << 16)
+            | (u32::from(c.get(1).copied().unwrap_or(0)) << 8)
+            | u32::from(c.get(2).copied().unwrap_or(0));
+        for i in 0..4 {
+            if i <= c.len() {
+                s.push(char::from(T.get(((n >> (18 - 6 * i)) & 63) as usize).copied().unwrap_or(b'A')));
+            } else {
+                s.push('=');
+            }
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64() {
+        assert_eq!(super::b64(b""), "");
+        assert_eq!(super::b64(b"a"), "YQ==");
+        assert_eq!(super::b64(b"ab"), "YWI=");
+        assert_eq!(super::b64(b"abc"), "YWJj");
+        assert_eq!(super::b64(b"11"), "MTE=");
+    }
+}

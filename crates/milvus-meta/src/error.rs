@@ -1,0 +1,36 @@
+//! Errors of the `milvus-meta` crate.
+
+/// Result alias of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What can go wrong with Milvus metadata and backups.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The etcd layer failed (the source says how).
+    #[error("reading etcd's schema")]
+    Etcd(#[from] etcd_store::Error),
+    /// I/O.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// Not a boltsnap backup.
+    #[error("not a boltsnap backup (no BSNAP magic at the start)")]
+    NotABackup,
+    /// A backup written by a newer boltsnap.
+    #[error("backup format version {found} is newer than this boltsnap reads (up to {supported}); use a newer boltsnap")]
+    NewerFormat {
+        /// The file's version.
+        found: u32,
+        /// The newest this build reads.
+        supported: u32,
+    },
+    /// The backup is damaged or cut short.
+    #[error("backup damaged: {0}")]
+    Damaged(String),
+    /// A requested root has no Milvus keys.
+    #[error("root {0:?} not found: no Milvus keys under {0}/meta/ or {0}/kv/")]
+    RootNotFound(String),
+    /// Bad argument.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+}
