@@ -282,10 +282,10 @@ impl Building {
             ["session", name] if *name != "id" => match serde_json::from_slice::<serde_json::Value>(v) {
                 Ok(j) => self.cat.sessions.push(Session {
                     name: (*name).to_string(),
-                    role: j["ServerName"].as_str().unwrap_or_default().to_string(),
-                    server_id: j["ServerID"].as_i64().unwrap_or_default(),
-                    version: j["Version"].as_str().unwrap_or_default().to_string(),
-                    address: j["Address"].as_str().unwrap_or_default().to_string(),
+                    role: j.get("ServerName").unwrap_or(&serde_json::Value::Null).as_str().unwrap_or_default().to_string(),
+                    server_id: j.get("ServerID").unwrap_or(&serde_json::Value::Null).as_i64().unwrap_or_default(),
+                    version: j.get("Version").unwrap_or(&serde_json::Value::Null).as_str().unwrap_or_default().to_string(),
+                    address: j.get("Address").unwrap_or(&serde_json::Value::Null).as_str().unwrap_or_default().to_string(),
                 }),
                 Err(e) => self.bad(key, e),
             },
