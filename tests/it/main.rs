@@ -11,6 +11,7 @@ mod bolt_go;
 mod bolt_write;
 mod damaged;
 mod etcd;
+mod milvus;
 #[path = "../support/peers.rs"]
 mod peers;
 
