@@ -12,7 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (op, path) = match args.as_slice() {
         [op, path] => (op.as_str(), path.as_str()),
-        _ => return Err("usage: bolt_bench scan|scan-no-touch|check FILE".into()),
+        _ => return Err("usage: bolt_bench scan|scan-no-touch|check|live FILE".into()),
     };
     let file = std::fs::File::open(path)?;
     // SAFETY: read-only map of a file nobody writes during the benchmark.
@@ -45,6 +45,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 })?;
             }
             "check" => errors = db.check().findings.len(),
+            "live" => {
+                let edb = etcd_store::EtcdDb::open(&map[..])?;
+                let t0 = Instant::now();
+                let v = edb.live(0)?;
+                keys = v.keys.len() as u64;
+                bytes = v.entries_scanned;
+                eprintln!("live view {:?}", t0.elapsed());
+                let t1 = Instant::now();
+                let (kept, _) = milvus_meta::select::select(&v, &Default::default())?;
+                eprintln!("select {:?} ({} kept)", t1.elapsed(), kept.len());
+            }
             other => return Err(format!("unknown op {other}").into()),
         }
         runs.push(t.elapsed().as_secs_f64());

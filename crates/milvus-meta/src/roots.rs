@@ -73,18 +73,23 @@ pub fn under(key: &[u8], root: &str) -> bool {
 /// `root-coord-snapshots`, `datacoord-meta`, `field-index`,
 /// `segment-index`, `querycoord`, `channelwatch`, `kv`, `config`, ...
 pub fn area(key: &[u8], root: &str) -> String {
+    String::from_utf8_lossy(area_bytes(key, root)).into_owned()
+}
+
+/// [`area`] without allocating: a slice of the key or a fixed name.
+pub fn area_bytes<'k>(key: &'k [u8], root: &str) -> &'k [u8] {
     let rest = key.get(root.len() + 1..).unwrap_or_default();
-    let rest = String::from_utf8_lossy(rest);
-    if let Some(m) = rest.strip_prefix("meta/") {
-        let first = m.split('/').next().unwrap_or("");
+    let first_segment = |b: &'k [u8]| b.split(|&c| c == b'/').next().unwrap_or_default();
+    if let Some(m) = rest.strip_prefix(b"meta/") {
+        let first = first_segment(m);
         return match first {
-            "snapshots" => "root-coord-snapshots".into(),
-            f if f.starts_with("querycoord-") || f.starts_with("queryCoord-") => "querycoord".into(),
-            "" => "meta".into(),
-            f => f.into(),
+            b"snapshots" => b"root-coord-snapshots",
+            f if f.starts_with(b"querycoord-") || f.starts_with(b"queryCoord-") => b"querycoord",
+            b"" => b"meta",
+            f => f,
         };
     }
-    rest.split('/').next().unwrap_or("").to_string()
+    first_segment(rest)
 }
 
 #[cfg(test)]

@@ -80,37 +80,70 @@ pub fn select<'a>(view: &LiveView<'a>, opts: &ExportOptions) -> Result<(Vec<Live
             return Err(Error::RootNotFound(r.clone()));
         }
     }
-    let mut report = SelectionReport { roots_found: found.clone(), ..Default::default() };
+    // Index `found.len()` stands for "no root".
+    let wanted: Vec<bool> = found.iter().map(|r| opts.roots.is_empty() || opts.roots.contains(r)).chain([opts.roots.is_empty()]).collect();
+    let mut per_root: Vec<RootCounts> = vec![RootCounts::default(); found.len() + 1];
+    let mut areas: Vec<std::collections::HashMap<&[u8], u64>> = vec![Default::default(); found.len() + 1];
+    let mut left: Vec<[u64; 3]> = vec![[0; 3]; found.len() + 1];
     let mut kept = Vec::with_capacity(view.keys.len());
     for k in &view.keys {
         let key = k.kv.key;
-        let root = found.iter().filter(|r| roots::under(key, r)).max_by_key(|r| r.len()).cloned().unwrap_or_default();
-        let reason = if !opts.roots.is_empty() && !opts.roots.contains(&root) {
-            Some(LeftOut::OutsideRoots)
-        } else if !root.is_empty() && is_session(key, &root) && !(opts.keep_session_id && is_session_id(key, &root)) {
-            Some(LeftOut::Session)
+        let ri = found
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| roots::under(key, r))
+            .max_by_key(|(_, r)| r.len())
+            .map_or(found.len(), |(i, _)| i);
+        let root = found.get(ri).map_or("", String::as_str);
+        let reason = if !wanted.get(ri).copied().unwrap_or(false) {
+            Some(2)
+        } else if !root.is_empty() && is_session(key, root) && !(opts.keep_session_id && is_session_id(key, root)) {
+            Some(0)
         } else if k.kv.lease != 0 && !opts.include_leased {
-            Some(LeftOut::Leased)
+            Some(1)
         } else {
             None
         };
-        let rc = report.per_root.entry(root.clone()).or_default();
         match reason {
             Some(r) => {
-                *rc.left_out.entry(reason_name(r)).or_default() += 1;
-                *report.left_out.entry(reason_name(r)).or_default() += 1;
+                if let Some(c) = left.get_mut(ri).and_then(|l| l.get_mut(r)) {
+                    *c += 1;
+                }
             }
             None => {
                 let bytes = (key.len() + k.kv.value.len()) as u64;
-                rc.kept += 1;
-                rc.kept_bytes += bytes;
-                let a = if root.is_empty() { "other".to_string() } else { roots::area(key, &root) };
-                *rc.areas.entry(a).or_default() += 1;
-                report.kept += 1;
-                report.kept_bytes += bytes;
+                if let Some(rc) = per_root.get_mut(ri) {
+                    rc.kept += 1;
+                    rc.kept_bytes += bytes;
+                }
+                let a: &[u8] = if root.is_empty() { b"other" } else { roots::area_bytes(key, root) };
+                if let Some(m) = areas.get_mut(ri) {
+                    *m.entry(a).or_default() += 1;
+                }
                 kept.push(*k);
             }
         }
+    }
+    let reasons = [LeftOut::Session, LeftOut::Leased, LeftOut::OutsideRoots];
+    let mut report = SelectionReport { roots_found: found.clone(), ..Default::default() };
+    for (i, mut rc) in per_root.into_iter().enumerate() {
+        let l = left.get(i).copied().unwrap_or_default();
+        for (r, n) in reasons.iter().zip(l) {
+            if n > 0 {
+                rc.left_out.insert(reason_name(*r), n);
+                *report.left_out.entry(reason_name(*r)).or_default() += n;
+            }
+        }
+        if let Some(m) = areas.get(i) {
+            rc.areas = m.iter().map(|(a, n)| (String::from_utf8_lossy(a).into_owned(), *n)).collect();
+        }
+        if rc.kept == 0 && rc.left_out.is_empty() {
+            continue;
+        }
+        report.kept += rc.kept;
+        report.kept_bytes += rc.kept_bytes;
+        let name = found.get(i).cloned().unwrap_or_default();
+        report.per_root.insert(name, rc);
     }
     Ok((kept, report))
 }
