@@ -52,6 +52,10 @@ pub enum Command {
         #[command(flatten)]
         json: JsonArg,
     },
+    /// Put a backup back: as a snapshot file for `etcdutl snapshot restore`
+    /// (--snapshot), with revisions, create revisions and versions kept, no
+    /// leases, and compaction marked at the head revision.
+    Restore(RestoreArgs),
     /// Key-level differences between two dbs, snapshots or backups; exit 1
     /// when they differ.
     Diff {
@@ -65,6 +69,25 @@ pub enum Command {
         #[command(flatten)]
         json: JsonArg,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    /// The backup (.bsnap) to restore.
+    pub backup: PathBuf,
+    /// Write an etcd snapshot file here (with its sha256 trailer), for
+    /// `etcdutl snapshot restore` (3.5+) or `etcdctl snapshot restore` (3.4).
+    #[arg(long, value_name = "OUT")]
+    pub snapshot: PathBuf,
+    /// Page size of the snapshot's bbolt file.
+    #[arg(long, default_value_t = 4096)]
+    pub page_size: u32,
+    /// Replace the output if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Backup formats.

@@ -12,6 +12,7 @@ mod bolt_write;
 mod damaged;
 mod etcd;
 mod milvus;
+mod restore;
 #[path = "../support/peers.rs"]
 mod peers;
 

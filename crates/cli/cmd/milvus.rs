@@ -12,7 +12,7 @@ use milvus_meta::select::{self, ExportOptions};
 use serde_json::json;
 use sha2::Digest;
 
-use crate::args::{BackupFormat, ExportArgs};
+use crate::args::{BackupFormat, ExportArgs, RestoreArgs};
 use crate::input::{map, open_etcd};
 use crate::out;
 use crate::Outcome;
@@ -346,4 +346,40 @@ pub fn diff(a: &Path, b: &Path, limit: usize, json_out: bool) -> Result<Outcome>
     }
     o.flush()?;
     Ok(if differ { Outcome::Problems } else { Outcome::Ok })
+}
+
+pub fn restore(a: RestoreArgs) -> Result<Outcome> {
+    if !a.force && a.snapshot.exists() {
+        bail!("{}: already exists; use --force to replace it", a.snapshot.display());
+    }
+    let f = File::open(&a.backup).with_context(|| format!("{}: cannot open", a.backup.display()))?;
+    let r = BackupReader::open(std::io::BufReader::new(f)).with_context(|| a.backup.display().to_string())?;
+    let manifest = r.manifest().clone();
+    let pb = progress(r.record_count(), "reading backup");
+    let mut kvs = Vec::with_capacity(usize::try_from(r.record_count().min(1 << 24)).unwrap_or(0));
+    for (i, rec) in r.records()?.enumerate() {
+        let rec = rec.with_context(|| a.backup.display().to_string())?;
+        kvs.push(rec.to_key_value());
+        if i % 4096 == 0 {
+            pb.set_position(i as u64);
+        }
+    }
+    pb.finish_and_clear();
+    let opts = etcd_store::DbWriterOptions { page_size: a.page_size, min_revision: manifest.revision, ..Default::default() };
+    let s = etcd_store::write_db_file(&a.snapshot, kvs, &opts, a.force)
+        .with_context(|| format!("writing {}", a.snapshot.display()))?;
+    let next = format!(
+        "etcdutl snapshot restore {} --data-dir <new data dir> --name <member name> --initial-cluster <name>=<peer url> --initial-advertise-peer-urls <peer url>",
+        a.snapshot.display()
+    );
+    let mut o = out::stdout();
+    if a.json {
+        out::json_line(&mut o, &json!({"snapshot": a.snapshot.display().to_string(), "keys": s.keys, "revision": s.revision, "file_size": s.file_size, "backup_revision": manifest.revision, "next": next}))?;
+    } else {
+        writeln!(o, "wrote {} keys at revision {} to {} ({} bytes, sha256 trailer)", s.keys, s.revision, a.snapshot.display(), s.file_size)?;
+        writeln!(o, "next, on the new etcd member's machine (etcd 3.4: `etcdctl snapshot restore` with the same flags):")?;
+        writeln!(o, "  {next}")?;
+    }
+    o.flush()?;
+    Ok(Outcome::Ok)
 }

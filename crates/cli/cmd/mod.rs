@@ -16,5 +16,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Verify { backup, json } => milvus::verify(&backup, json.json),
         Command::Inspect { input, root, json } => milvus::inspect(&input, root.as_deref(), json.json),
         Command::Diff { a, b, limit, json } => milvus::diff(&a, &b, limit, json.json),
+        Command::Restore(a) => milvus::restore(a),
     }
 }

@@ -33,11 +33,15 @@ pub struct DbWriterOptions {
     /// Append the SHA-256 trailer of a `snapshot save` file, so restores
     /// need no `--skip-hash-check`.
     pub sha256_trailer: bool,
+    /// The store's revision is at least this (the source's revision when
+    /// restoring a backup), so revisions never go backwards for clients
+    /// of the old cluster; compaction is marked there.
+    pub min_revision: i64,
 }
 
 impl Default for DbWriterOptions {
     fn default() -> Self {
-        DbWriterOptions { page_size: 4096, consistent_index: 1, term: 1, cluster_version: None, sha256_trailer: true }
+        DbWriterOptions { page_size: 4096, consistent_index: 1, term: 1, cluster_version: None, sha256_trailer: true, min_revision: 0 }
     }
 }
 
@@ -46,7 +50,8 @@ impl Default for DbWriterOptions {
 pub struct DbSummary {
     /// Keys written.
     pub keys: u64,
-    /// The head revision (where the store is marked compacted).
+    /// The head revision (where the store is marked compacted): the
+    /// newest mod revision, or `min_revision` if larger.
     pub revision: i64,
     /// Keys whose lease was dropped.
     pub leases_dropped: u64,
@@ -99,7 +104,7 @@ fn prepare(mut kvs: Vec<KeyValue>) -> Result<(Vec<(Revision, KeyValue)>, u64)> {
 /// at its end, and a summary.
 pub fn write_db<W: Write + Seek + Read>(out: W, kvs: Vec<KeyValue>, opts: &DbWriterOptions) -> Result<(W, DbSummary)> {
     let (entries, leases_dropped) = prepare(kvs)?;
-    let head = entries.last().map_or(1, |(r, _)| r.main);
+    let head = entries.last().map_or(1, |(r, _)| r.main).max(opts.min_revision);
     let bopts = BuilderOptions { page_size: opts.page_size, fill_percent: 1.0, freelist: FreelistMode::None, txid: 1 };
     let mut b = Builder::new(out, bopts)?;
     let compact = RevisionKey { rev: Revision { main: head, sub: 0 }, tombstone: false }.encode();
