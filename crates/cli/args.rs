@@ -52,9 +52,8 @@ pub enum Command {
         #[command(flatten)]
         json: JsonArg,
     },
-    /// Put a backup back: as a snapshot file for `etcdutl snapshot restore`
-    /// (--snapshot), with revisions, create revisions and versions kept, no
-    /// leases, and compaction marked at the head revision.
+    /// Put a backup back: offline as a snapshot file for `etcdutl snapshot
+    /// restore` (--snapshot), or online into a running etcd (--endpoints).
     Restore(RestoreArgs),
     /// Key-level differences between two dbs, snapshots or backups; exit 1
     /// when they differ.
@@ -72,17 +71,47 @@ pub enum Command {
 }
 
 #[derive(Args, Debug)]
+#[command(group = clap::ArgGroup::new("target").required(true).args(["snapshot", "endpoints"]))]
 pub struct RestoreArgs {
     /// The backup (.bsnap) to restore.
     pub backup: PathBuf,
-    /// Write an etcd snapshot file here (with its sha256 trailer), for
-    /// `etcdutl snapshot restore` (3.5+) or `etcdctl snapshot restore` (3.4).
+    /// Offline: write an etcd snapshot file here (with its sha256 trailer),
+    /// for `etcdutl snapshot restore` (3.5+) or `etcdctl snapshot restore`
+    /// (3.4). Revisions, create revisions and versions are kept.
     #[arg(long, value_name = "OUT")]
-    pub snapshot: PathBuf,
+    pub snapshot: Option<PathBuf>,
+    /// Online: write into a running etcd through its v3 JSON gateway (client
+    /// URLs, comma-separated; the first that answers is used). Keys get new
+    /// revisions there. Refused if the target already holds keys under the
+    /// backup's roots, unless --force. Everything is read back and compared.
+    #[arg(long, value_delimiter = ',', value_name = "URL")]
+    pub endpoints: Vec<String>,
+    /// etcd user, as NAME or NAME:PASSWORD (the password may also come from
+    /// the environment variable BOLTSNAP_ETCD_PASSWORD).
+    #[arg(long, value_name = "NAME[:PASSWORD]")]
+    pub user: Option<String>,
+    /// PEM CA bundle to trust for https endpoints.
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+    /// PEM client certificate (with --key) for TLS client authentication.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// PEM private key of --cert.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
+    /// Most operations per transaction (etcd's --max-txn-ops; default 128).
+    #[arg(long, default_value_t = 128)]
+    pub max_ops: usize,
+    /// Most bytes per request (etcd's --max-request-bytes; default 1.5 MiB).
+    #[arg(long, default_value_t = 1536 * 1024)]
+    pub max_bytes: usize,
+    /// Online: connect, check the target and count batches, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     /// Page size of the snapshot's bbolt file.
     #[arg(long, default_value_t = 4096)]
     pub page_size: u32,
-    /// Replace the output if it exists.
+    /// Replace the snapshot file, or write into a target that already holds keys.
     #[arg(long)]
     pub force: bool,
     /// Print the summary as JSON.

@@ -52,3 +52,76 @@ fn offline_restore_etcd_34() {
 fn offline_restore_etcd_35() {
     restore_on(EtcdVersion::V35);
 }
+
+/// Online restore into a fresh member: read-back equal, second restore
+/// refused without --force, batches, auth, wrong password, unreachable.
+fn online_on(v: EtcdVersion) {
+    let Some(bins) = etcd(v) else { return };
+    let dir = tempdir(&format!("online-{v:?}"));
+    let db = testdata("milvus-2.3.5/two-databases.db");
+    let backup = dir.join("b.bsnap");
+    let jsonl = dir.join("b.jsonl");
+    ok(&boltsnap(["export".as_ref(), db.as_os_str(), "-o".as_ref(), backup.as_os_str()]), "export");
+    ok(&boltsnap(["export".as_ref(), db.as_os_str(), "-o".as_ref(), jsonl.as_os_str(), "--format".as_ref(), "jsonl".as_ref()]), "export jsonl");
+    let want: Vec<(Value, Value)> = std::fs::read_to_string(&jsonl)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (v["key"].clone(), v.get("value").cloned().unwrap_or(Value::Null))
+        })
+        .collect();
+    let server = EtcdServer::start(&bins, &dir.join("data"));
+    let ep = server.endpoint.clone();
+    let b = backup.to_str().unwrap();
+    // Dry run writes nothing.
+    let dry: Value = serde_json::from_slice(&ok(&boltsnap(["restore", b, "--endpoints", &ep, "--dry-run", "--json"]), "dry run")).unwrap();
+    assert_eq!(dry["report"]["written"], 0);
+    let empty: Value = serde_json::from_str(&server.ctl_ok(&["get", "--prefix", "", "-w", "json"])).unwrap();
+    assert!(empty.get("kvs").is_none(), "dry run wrote nothing: {empty}");
+    // Small transactions: many batches.
+    let out = boltsnap(["restore", b, "--endpoints", &format!("http://127.0.0.1:1,{ep}"), "--max-ops", "50", "--json"]);
+    let r: Value = serde_json::from_slice(&ok(&out, "online restore")).unwrap();
+    assert_eq!(r["report"]["written"].as_u64(), Some(want.len() as u64));
+    assert_eq!(r["report"]["verified"].as_u64(), Some(want.len() as u64));
+    assert!(r["report"]["batches"].as_u64().unwrap() >= (want.len() as u64).div_ceil(50), "{r}");
+    let got: Value = serde_json::from_str(&server.ctl_ok(&["get", "--prefix", "", "-w", "json"])).unwrap();
+    let got: Vec<(Value, Value)> = got["kvs"].as_array().unwrap().iter().map(|kv| (kv["key"].clone(), kv.get("value").cloned().unwrap_or(Value::Null))).collect();
+    assert_eq!(got, want, "{v:?}: the target holds exactly the backup's keys and values");
+    // A second restore is refused without --force, and writes nothing.
+    let again = boltsnap(["restore", b, "--endpoints", &ep]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("refusing to overwrite without --force"), "{}", String::from_utf8_lossy(&again.stderr));
+    ok(&boltsnap(["restore", b, "--endpoints", &ep, "--force"]), "restore --force");
+    // Auth: a user that may write works; a wrong password is a clear error.
+    let mut server = server;
+    server.ctl_ok(&["user", "add", "root:rootpw"]);
+    server.ctl_ok(&["auth", "enable"]);
+    server.user = Some("root:rootpw".into());
+    server.ctl_ok(&["del", "--prefix", ""]);
+    let bad = boltsnap(["restore", b, "--endpoints", &ep, "--user", "root:wrong"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("authentication failed"), "{}", String::from_utf8_lossy(&bad.stderr));
+    let noauth = boltsnap(["restore", b, "--endpoints", &ep]);
+    assert_eq!(noauth.status.code(), Some(2), "auth is enabled: no user, no restore");
+    let r: Value = serde_json::from_slice(&ok(&boltsnap(["restore", b, "--endpoints", &ep, "--user", "root:rootpw", "--json"]), "auth restore")).unwrap();
+    assert_eq!(r["report"]["verified"].as_u64(), Some(want.len() as u64));
+    drop(server);
+    // Unreachable: a clear error, nothing reported as written.
+    let down = boltsnap(["restore", b, "--endpoints", &ep]);
+    assert_eq!(down.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&down.stderr);
+    assert!(err.contains("unreachable"), "{err}");
+    assert!(down.stdout.is_empty());
+}
+
+#[test]
+fn online_restore_etcd_34() {
+    online_on(EtcdVersion::V34);
+}
+
+#[test]
+fn online_restore_etcd_35() {
+    online_on(EtcdVersion::V35);
+}

@@ -348,35 +348,89 @@ pub fn diff(a: &Path, b: &Path, limit: usize, json_out: bool) -> Result<Outcome>
     Ok(if differ { Outcome::Problems } else { Outcome::Ok })
 }
 
-pub fn restore(a: RestoreArgs) -> Result<Outcome> {
-    if !a.force && a.snapshot.exists() {
-        bail!("{}: already exists; use --force to replace it", a.snapshot.display());
-    }
-    let f = File::open(&a.backup).with_context(|| format!("{}: cannot open", a.backup.display()))?;
-    let r = BackupReader::open(std::io::BufReader::new(f)).with_context(|| a.backup.display().to_string())?;
+fn read_backup(path: &Path) -> Result<(Manifest, Vec<Record>)> {
+    let f = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let r = BackupReader::open(std::io::BufReader::new(f)).with_context(|| path.display().to_string())?;
     let manifest = r.manifest().clone();
     let pb = progress(r.record_count(), "reading backup");
-    let mut kvs = Vec::with_capacity(usize::try_from(r.record_count().min(1 << 24)).unwrap_or(0));
+    let mut recs = Vec::new();
     for (i, rec) in r.records()?.enumerate() {
-        let rec = rec.with_context(|| a.backup.display().to_string())?;
-        kvs.push(rec.to_key_value());
+        recs.push(rec.with_context(|| path.display().to_string())?);
         if i % 4096 == 0 {
             pb.set_position(i as u64);
         }
     }
     pb.finish_and_clear();
+    Ok((manifest, recs))
+}
+
+pub fn restore(a: RestoreArgs) -> Result<Outcome> {
+    match a.snapshot.clone() {
+        Some(snap) => restore_snapshot(&a, &snap),
+        None => restore_online(&a),
+    }
+}
+
+fn restore_online(a: &RestoreArgs) -> Result<Outcome> {
+    let (manifest, recs) = read_backup(&a.backup)?;
+    let user = match &a.user {
+        None => None,
+        Some(u) => match u.split_once(':') {
+            Some((n, p)) => Some((n.to_string(), p.to_string())),
+            None => match std::env::var("BOLTSNAP_ETCD_PASSWORD") {
+                Ok(p) => Some((u.clone(), p)),
+                Err(_) => bail!("--user {u}: give the password as {u}:PASSWORD or in BOLTSNAP_ETCD_PASSWORD"),
+            },
+        },
+    };
+    let opts = milvus_meta::online::OnlineOptions {
+        endpoints: a.endpoints.clone(),
+        user,
+        cacert: a.cacert.clone(),
+        client_cert: a.cert.clone().zip(a.key.clone()),
+        max_ops: a.max_ops,
+        max_bytes: a.max_bytes,
+        ..Default::default()
+    };
+    let pb = progress(recs.len() as u64, "restoring");
+    let report = milvus_meta::online::restore(&recs, &manifest.roots, &opts, a.force, a.dry_run, |n| pb.set_position(n))
+        .with_context(|| format!("restoring {} into {}", a.backup.display(), a.endpoints.join(",")))?;
+    pb.finish_and_clear();
+    let ok_all = report.mismatched.is_empty();
+    let mut o = out::stdout();
+    if a.json {
+        out::json_line(&mut o, &json!({"backup": a.backup.display().to_string(), "keys": recs.len(), "report": report}))?;
+    } else if report.dry_run {
+        writeln!(o, "dry run: {} holds {} keys under the backup's roots; {} keys would go in {} transactions", report.endpoint, report.existing, recs.len(), report.batches)?;
+    } else {
+        writeln!(o, "restored {} keys into {} in {} transactions; read back: {} equal, {} missing or different", report.written, report.endpoint, report.batches, report.verified, report.mismatched.len())?;
+        for k in report.mismatched.iter().take(20) {
+            writeln!(o, "  differs: {k}")?;
+        }
+    }
+    o.flush()?;
+    Ok(if ok_all { Outcome::Ok } else { Outcome::Problems })
+}
+
+fn restore_snapshot(a: &RestoreArgs, snapshot: &Path) -> Result<Outcome> {
+    if !a.force && snapshot.exists() {
+        bail!("{}: already exists; use --force to replace it", snapshot.display());
+    }
+    let (manifest, recs) = read_backup(&a.backup)?;
+    let kvs: Vec<etcd_store::KeyValue> = recs.iter().map(Record::to_key_value).collect();
+    drop(recs);
     let opts = etcd_store::DbWriterOptions { page_size: a.page_size, min_revision: manifest.revision, ..Default::default() };
-    let s = etcd_store::write_db_file(&a.snapshot, kvs, &opts, a.force)
-        .with_context(|| format!("writing {}", a.snapshot.display()))?;
+    let s = etcd_store::write_db_file(snapshot, kvs, &opts, a.force)
+        .with_context(|| format!("writing {}", snapshot.display()))?;
     let next = format!(
         "etcdutl snapshot restore {} --data-dir <new data dir> --name <member name> --initial-cluster <name>=<peer url> --initial-advertise-peer-urls <peer url>",
-        a.snapshot.display()
+        snapshot.display()
     );
     let mut o = out::stdout();
     if a.json {
-        out::json_line(&mut o, &json!({"snapshot": a.snapshot.display().to_string(), "keys": s.keys, "revision": s.revision, "file_size": s.file_size, "backup_revision": manifest.revision, "next": next}))?;
+        out::json_line(&mut o, &json!({"snapshot": snapshot.display().to_string(), "keys": s.keys, "revision": s.revision, "file_size": s.file_size, "backup_revision": manifest.revision, "next": next}))?;
     } else {
-        writeln!(o, "wrote {} keys at revision {} to {} ({} bytes, sha256 trailer)", s.keys, s.revision, a.snapshot.display(), s.file_size)?;
+        writeln!(o, "wrote {} keys at revision {} to {} ({} bytes, sha256 trailer)", s.keys, s.revision, snapshot.display(), s.file_size)?;
         writeln!(o, "next, on the new etcd member's machine (etcd 3.4: `etcdctl snapshot restore` with the same flags):")?;
         writeln!(o, "  {next}")?;
     }

@@ -30,6 +30,33 @@ pub enum Error {
     /// A requested root has no Milvus keys.
     #[error("root {0:?} not found: no Milvus keys under {0}/meta/ or {0}/kv/")]
     RootNotFound(String),
+    /// No endpoint answered.
+    #[error("etcd unreachable: {0}")]
+    Unreachable(String),
+    /// Authentication failed or was required.
+    #[error("etcd authentication failed: {0}")]
+    Unauthenticated(String),
+    /// etcd refused a request.
+    #[error("etcd refused the request: {0}")]
+    Rejected(String),
+    /// The target already holds keys where the backup goes.
+    #[error("{endpoint} already holds {keys} keys under the backup's roots; refusing to overwrite without --force")]
+    TargetNotEmpty {
+        /// The endpoint.
+        endpoint: String,
+        /// Keys found.
+        keys: u64,
+    },
+    /// A write failed midway.
+    #[error("restore stopped after writing {written} of {total} keys: {cause}; the target now holds a partial restore")]
+    Partial {
+        /// Keys written before the failure.
+        written: u64,
+        /// Keys in the backup.
+        total: u64,
+        /// The failure.
+        cause: String,
+    },
     /// Bad argument.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

@@ -30,6 +30,7 @@
 pub mod backup;
 pub mod catalog;
 mod error;
+pub mod online;
 pub mod roots;
 pub mod select;
 

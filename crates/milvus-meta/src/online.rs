@@ -1,0 +1,396 @@
+//! Restoring a backup into a running etcd through its v3 JSON gateway
+//! (`/v3/kv/txn`, `/v3/kv/range`, `/v3/auth/authenticate`; etcd 3.4, 3.5
+//! and 3.6 serve it on the client port, no protoc needed).
+//!
+//! Keys go in batched transactions within etcd's limits (128 operations
+//! and 1.5 MiB per request by default), transient failures are retried,
+//! and at the end every key is read back and compared with the backup.
+
+use std::io::Read;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::backup::Record;
+use crate::error::{Error, Result};
+
+/// How to reach the etcd and how to write.
+#[derive(Clone, Debug)]
+pub struct OnlineOptions {
+    /// Client URLs, tried in order (`http://host:2379`, `https://...`).
+    pub endpoints: Vec<String>,
+    /// User and password for etcd auth.
+    pub user: Option<(String, String)>,
+    /// PEM CA bundle to trust for https endpoints.
+    pub cacert: Option<std::path::PathBuf>,
+    /// PEM client certificate and key for TLS client auth.
+    pub client_cert: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    /// Most operations per transaction (etcd's --max-txn-ops default: 128).
+    pub max_ops: usize,
+    /// Most bytes per request (etcd's --max-request-bytes default: 1.5 MiB).
+    pub max_bytes: usize,
+    /// Attempts per request on transient errors.
+    pub retries: u32,
+    /// Per-request timeout.
+    pub timeout: Duration,
+}
+
+impl Default for OnlineOptions {
+    fn default() -> Self {
+        OnlineOptions {
+            endpoints: Vec::new(),
+            user: None,
+            cacert: None,
+            client_cert: None,
+            max_ops: 128,
+            max_bytes: 1536 * 1024,
+            retries: 5,
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A connection to one etcd member's JSON gateway.
+pub struct Gateway {
+    agent: ureq::Agent,
+    base: String,
+    token: Option<String>,
+    retries: u32,
+}
+
+fn b64(b: &[u8]) -> String {
+    crate::backup::write::b64(b)
+}
+
+fn unb64(s: &str) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() / 4 * 3);
+    let mut acc = 0u32;
+    let mut bits = 0;
+    for c in s.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            b'=' => break,
+            _ => return Err(Error::InvalidArgument(format!("bad base64 from etcd: {s:?}"))),
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    Ok(out)
+}
+
+/// The first key after every key starting with `prefix` (etcd's range_end).
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut e = prefix.to_vec();
+    while let Some(last) = e.pop() {
+        if last < 0xff {
+            e.push(last + 1);
+            return e;
+        }
+    }
+    vec![0]
+}
+
+fn tls_config(opts: &OnlineOptions) -> Result<Option<Arc<rustls::ClientConfig>>> {
+    if opts.cacert.is_none() && opts.client_cert.is_none() {
+        return Ok(None);
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    if let Some(ca) = &opts.cacert {
+        let pem = std::fs::read(ca).map_err(|e| Error::InvalidArgument(format!("{}: {e}", ca.display())))?;
+        for c in rustls_pemfile::certs(&mut pem.as_slice()) {
+            let c = c.map_err(|e| Error::InvalidArgument(format!("{}: {e}", ca.display())))?;
+            roots.add(c).map_err(|e| Error::InvalidArgument(format!("{}: {e}", ca.display())))?;
+        }
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::InvalidArgument(e.to_string()))?
+        .with_root_certificates(roots);
+    let cfg = match &opts.client_cert {
+        Some((cert, key)) => {
+            let cpem = std::fs::read(cert).map_err(|e| Error::InvalidArgument(format!("{}: {e}", cert.display())))?;
+            let kpem = std::fs::read(key).map_err(|e| Error::InvalidArgument(format!("{}: {e}", key.display())))?;
+            let chain: Vec<_> = rustls_pemfile::certs(&mut cpem.as_slice())
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|e| Error::InvalidArgument(format!("{}: {e}", cert.display())))?;
+            let k = rustls_pemfile::private_key(&mut kpem.as_slice())
+                .map_err(|e| Error::InvalidArgument(format!("{}: {e}", key.display())))?
+                .ok_or_else(|| Error::InvalidArgument(format!("{}: no private key", key.display())))?;
+            builder.with_client_auth_cert(chain, k).map_err(|e| Error::InvalidArgument(e.to_string()))?
+        }
+        None => builder.with_no_client_auth(),
+    };
+    Ok(Some(Arc::new(cfg)))
+}
+
+/// A gateway failure: transient ones are retried.
+fn is_transient(e: &ureq::Error) -> bool {
+    match e {
+        ureq::Error::Transport(_) => true,
+        ureq::Error::Status(code, _) => *code >= 500 && *code != 501,
+    }
+}
+
+impl Gateway {
+    /// Connects to the first endpoint that answers, authenticating if asked.
+    pub fn connect(opts: &OnlineOptions) -> Result<Gateway> {
+        if opts.endpoints.is_empty() {
+            return Err(Error::InvalidArgument("no endpoint given".into()));
+        }
+        let mut b = ureq::AgentBuilder::new().timeout(opts.timeout);
+        if let Some(cfg) = tls_config(opts)? {
+            b = b.tls_config(cfg);
+        }
+        let agent = b.build();
+        let mut errors = Vec::new();
+        for ep in &opts.endpoints {
+            let base = ep.trim_end_matches('/').to_string();
+            let mut g = Gateway { agent: agent.clone(), base: base.clone(), token: None, retries: 1 };
+            match g.post("/v3/maintenance/status", &json!({})) {
+                Ok(_) => {}
+                Err(Error::Unauthenticated(_)) if opts.user.is_some() => {}
+                Err(e) => {
+                    errors.push(format!("{base}: {e}"));
+                    continue;
+                }
+            }
+            g.retries = opts.retries.max(1);
+            if let Some((user, pass)) = &opts.user {
+                let r = g.post("/v3/auth/authenticate", &json!({"name": user, "password": pass}))?;
+                let token = r.get("token").and_then(Value::as_str).ok_or_else(|| {
+                    Error::Unauthenticated(format!("{base}: authentication as {user:?} returned no token"))
+                })?;
+                g.token = Some(token.to_string());
+            }
+            return Ok(g);
+        }
+        Err(Error::Unreachable(errors.join("; ")))
+    }
+
+    /// The endpoint in use.
+    pub fn endpoint(&self) -> &str {
+        &self.base
+    }
+
+    /// POSTs a JSON body, retrying transient failures with backoff.
+    pub fn post(&self, path: &str, body: &Value) -> Result<Value> {
+        let url = format!("{}{}", self.base, path);
+        let mut wait = Duration::from_millis(100);
+        let mut last = String::new();
+        for attempt in 0..self.retries.max(1) {
+            if attempt > 0 {
+                std::thread::sleep(wait);
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+            let mut req = self.agent.post(&url);
+            if let Some(t) = &self.token {
+                req = req.set("Authorization", t);
+            }
+            match req.send_json(body.clone()) {
+                Ok(resp) => {
+                    let mut raw = Vec::new();
+                    let read = resp.into_reader().take(256 << 20).read_to_end(&mut raw);
+                    // A complete JSON body is what counts (see the trailer note below).
+                    return match serde_json::from_slice(&raw) {
+                        Ok(v) => Ok(v),
+                        Err(e) => match read {
+                            Err(io) => Err(Error::Unreachable(format!("{url}: reading the reply: {io}"))),
+                            Ok(_) => Err(Error::InvalidArgument(format!("{url}: bad JSON reply: {e}"))),
+                        },
+                    };
+                }
+                Err(e) => {
+                    let transient = is_transient(&e);
+                    let msg = match e {
+                        ureq::Error::Status(code, r) => {
+                            // etcd 3.4 ends error bodies with an HTTP trailer that
+                            // the reader may reject: keep what was read before it.
+                            let mut raw = Vec::new();
+                            let _ = r.into_reader().take(1 << 20).read_to_end(&mut raw);
+                            let text = String::from_utf8_lossy(&raw).into_owned();
+                            let m = serde_json::from_str::<Value>(&text)
+                                .ok()
+                                .and_then(|v| v.get("message").or(v.get("error")).and_then(Value::as_str).map(str::to_string))
+                                .unwrap_or(text);
+                            if code == 401 || m.contains("authentication failed") || m.contains("user name is empty") || m.contains("invalid auth token") || m.contains("permission denied") {
+                                return Err(Error::Unauthenticated(format!("{url}: {m}")));
+                            }
+                            if m.contains("too many requests") || m.contains("leader changed") || m.contains("timed out") {
+                                last = format!("{url}: {m}");
+                                continue;
+                            }
+                            if !transient {
+                                return Err(Error::Rejected(format!("{url}: HTTP {code}: {m}")));
+                            }
+                            format!("{url}: HTTP {code}: {m}")
+                        }
+                        ureq::Error::Transport(t) => format!("{url}: {t}"),
+                    };
+                    last = msg;
+                    if !transient {
+                        break;
+                    }
+                }
+            }
+        }
+        Err(Error::Unreachable(last))
+    }
+
+    /// Number of keys in [start, end).
+    pub fn count(&self, start: &[u8], end: &[u8]) -> Result<u64> {
+        let r = self.post("/v3/kv/range", &json!({"key": b64(start), "range_end": b64(end), "count_only": true}))?;
+        Ok(r.get("count").and_then(|c| c.as_str().and_then(|s| s.parse().ok()).or(c.as_u64())).unwrap_or(0))
+    }
+
+    /// All (key, value) in [start, end), fetched in pages.
+    pub fn range_all(&self, start: &[u8], end: &[u8], page: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut out = Vec::new();
+        let mut from = start.to_vec();
+        loop {
+            let r = self.post("/v3/kv/range", &json!({"key": b64(&from), "range_end": b64(end), "limit": page}))?;
+            let kvs = r.get("kvs").and_then(Value::as_array).cloned().unwrap_or_default();
+            for kv in &kvs {
+                let k = unb64(kv.get("key").and_then(Value::as_str).unwrap_or_default())?;
+                let v = unb64(kv.get("value").and_then(Value::as_str).unwrap_or_default())?;
+                out.push((k, v));
+            }
+            let more = r.get("more").and_then(Value::as_bool).unwrap_or(false);
+            match out.last() {
+                Some((k, _)) if more => {
+                    from = k.clone();
+                    from.push(0);
+                }
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// One transaction of puts.
+    pub fn put_all(&self, batch: &[&Record]) -> Result<()> {
+        let ops: Vec<Value> = batch.iter().map(|r| json!({"request_put": {"key": b64(&r.key), "value": b64(&r.value)}})).collect();
+        let r = self.post("/v3/kv/txn", &json!({"success": ops}))?;
+        if r.get("succeeded").and_then(Value::as_bool) == Some(false) {
+            return Err(Error::Rejected(format!("{}: transaction not applied", self.base)));
+        }
+        Ok(())
+    }
+}
+
+/// Splits records into batches within the op and byte limits.
+pub fn batches<'r>(records: &'r [Record], max_ops: usize, max_bytes: usize) -> Vec<Vec<&'r Record>> {
+    let mut out: Vec<Vec<&Record>> = Vec::new();
+    let mut cur: Vec<&Record> = Vec::new();
+    let mut bytes = 64;
+    for r in records {
+        // JSON size: base64 of key and value plus the op's wrapping.
+        let size = (r.key.len() + r.value.len()) * 4 / 3 + 64;
+        if !cur.is_empty() && (cur.len() >= max_ops.max(1) || bytes + size > max_bytes) {
+            out.push(std::mem::take(&mut cur));
+            bytes = 64;
+        }
+        cur.push(r);
+        bytes += size;
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// The key ranges a backup covers: its roots' prefixes, or (with no root)
+/// its exact first and last keys.
+pub fn ranges(roots: &[String], records: &[Record]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    if !roots.is_empty() {
+        return roots
+            .iter()
+            .map(|r| {
+                let p = format!("{r}/").into_bytes();
+                let e = prefix_end(&p);
+                (p, e)
+            })
+            .collect();
+    }
+    match (records.first(), records.last()) {
+        (Some(a), Some(b)) => {
+            let mut end = b.key.clone();
+            end.push(0);
+            vec![(a.key.clone(), end)]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// What an online restore did.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct OnlineReport {
+    /// The endpoint written to.
+    pub endpoint: String,
+    /// Keys already in the target under the backup's roots (before writing).
+    pub existing: u64,
+    /// Keys written.
+    pub written: u64,
+    /// Transactions sent.
+    pub batches: u64,
+    /// Keys read back equal to the backup.
+    pub verified: u64,
+    /// Keys missing or different after the write.
+    pub mismatched: Vec<String>,
+    /// Nothing was written (dry run).
+    pub dry_run: bool,
+}
+
+/// Restores `records` (from a backup with `roots`) into the etcd at `opts`.
+/// Refuses a target holding keys in the backup's ranges unless `force`.
+pub fn restore(
+    records: &[Record],
+    roots: &[String],
+    opts: &OnlineOptions,
+    force: bool,
+    dry_run: bool,
+    mut progress: impl FnMut(u64),
+) -> Result<OnlineReport> {
+    let g = Gateway::connect(opts)?;
+    let rs = ranges(roots, records);
+    let mut existing = 0;
+    for (s, e) in &rs {
+        existing += g.count(s, e)?;
+    }
+    let mut report = OnlineReport { endpoint: g.endpoint().to_string(), existing, dry_run, ..Default::default() };
+    if existing > 0 && !force {
+        return Err(Error::TargetNotEmpty { endpoint: report.endpoint, keys: existing });
+    }
+    let bs = batches(records, opts.max_ops, opts.max_bytes);
+    report.batches = bs.len() as u64;
+    if dry_run {
+        return Ok(report);
+    }
+    for b in &bs {
+        g.put_all(b).map_err(|e| Error::Partial { written: report.written, total: records.len() as u64, cause: e.to_string() })?;
+        report.written += b.len() as u64;
+        progress(report.written);
+    }
+    // Read everything back and compare.
+    let mut back = std::collections::HashMap::new();
+    for (s, e) in &rs {
+        for (k, v) in g.range_all(s, e, 1000)? {
+            back.insert(k, v);
+        }
+    }
+    for r in records {
+        match back.get(&r.key) {
+            Some(v) if *v == r.value => report.verified += 1,
+            _ => report.mismatched.push(String::from_utf8_lossy(&r.key).into_owned()),
+        }
+    }
+    Ok(report)
+}
