@@ -5,7 +5,8 @@
 //! Keys and values stay slices of the mapped file; the map grows with the
 //! number of distinct keys, not with the file.
 
-use rustc_hash::FxHashMap;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use crate::error::Result;
 use crate::kv::KeyValueRef;
@@ -36,10 +37,54 @@ pub struct LiveView<'a> {
     pub deleted_keys: u64,
 }
 
+/// A key with its hash computed once, while its bytes are in cache: the
+/// map then grows and probes without reading keys from the mapped file
+/// again (they are scattered over it, and every read would be a miss).
+#[derive(Clone, Copy, Debug)]
+struct HashedKey<'a> {
+    hash: u64,
+    key: &'a [u8],
+}
+
+impl PartialEq for HashedKey<'_> {
+    fn eq(&self, o: &Self) -> bool {
+        self.hash == o.hash && self.key == o.key
+    }
+}
+impl Eq for HashedKey<'_> {}
+impl Hash for HashedKey<'_> {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        h.write_u64(self.hash);
+    }
+}
+
+/// Passes a precomputed hash through.
+#[derive(Default)]
+struct PassThrough(u64);
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+fn key_hash(k: &[u8]) -> u64 {
+    let mut h = rustc_hash::FxHasher::default();
+    k.hash(&mut h);
+    h.finish()
+}
+
 #[derive(Clone, Copy)]
 struct Latest<'a> {
     revision: Revision,
-    value: &'a [u8],
+    kv: KeyValueRef<'a>,
     tombstone: bool,
 }
 
@@ -48,7 +93,7 @@ impl<D: AsRef<[u8]>> EtcdDb<D> {
     /// Refused below the compact revision, where history is gone.
     pub fn live(&self, rev: i64) -> Result<LiveView<'_>> {
         let at = self.check_revision(rev)?;
-        let mut latest: FxHashMap<&[u8], Latest<'_>> = FxHashMap::default();
+        let mut latest: HashMap<HashedKey<'_>, Latest<'_>, BuildHasherDefault<PassThrough>> = HashMap::default();
         let mut scanned = 0u64;
         for e in self.revisions()? {
             let e = e?;
@@ -56,51 +101,56 @@ impl<D: AsRef<[u8]>> EtcdDb<D> {
                 break;
             }
             scanned += 1;
-            let key = e.user_key()?;
+            // Decoded here, while the entry's bytes are in cache.
+            let kv = e.decode()?;
             // The `--bump-revision` marker has an empty key and no value.
-            if key.is_empty() {
+            if kv.key.is_empty() {
                 continue;
             }
-            latest.insert(key, Latest { revision: e.rev.rev, value: e.value, tombstone: e.rev.tombstone });
+            let k = HashedKey { hash: key_hash(kv.key), key: kv.key };
+            latest.insert(k, Latest { revision: e.rev.rev, kv, tombstone: e.rev.tombstone });
         }
         let mut keys = Vec::with_capacity(latest.len());
         let mut deleted = 0;
         for l in latest.into_values() {
             if l.tombstone {
                 deleted += 1;
-                continue;
+            } else {
+                keys.push(LiveKey { revision: l.revision, kv: l.kv });
             }
-            let kv = KeyValueRef::decode(l.value)
-                .map_err(|e| crate::Error::BadKeyValue { rev: l.revision, what: e.0 })?;
-            keys.push(LiveKey { revision: l.revision, kv });
         }
         sort_by_key(&mut keys);
         Ok(LiveView { revision: at, compact_revision: self.compact_revision(), keys, entries_scanned: scanned, deleted_keys: deleted })
     }
 }
 
-/// Sorts live keys by key. The keys lie scattered over the mapped file,
-/// so comparing them in place costs a cache and TLB miss at nearly every
-/// step: copy them once into one dense buffer, each with the 8 bytes that
-/// follow their common prefix as a number, sort small records on that
-/// number and compare whole keys only on ties.
+/// Sorts live keys by key, on both halves in parallel, then merges: the
+/// comparisons read keys scattered over the mapped file and dominate.
 fn sort_by_key(keys: &mut Vec<LiveKey<'_>>) {
-    let Some(first) = keys.first().map(|k| k.kv.key) else { return };
-    let lcp = keys.iter().fold(first.len(), |n, k| n.min(k.kv.key.iter().zip(first).take_while(|(a, b)| a == b).count()));
-    let total: usize = keys.iter().map(|k| k.kv.key.len().saturating_sub(lcp)).sum();
-    let mut arena: Vec<u8> = Vec::with_capacity(total);
-    let mut recs: Vec<(u64, u32, u32, u32)> = Vec::with_capacity(keys.len());
-    for (i, k) in keys.iter().enumerate() {
-        let rest = k.kv.key.get(lcp..).unwrap_or_default();
-        let mut w = [0u8; 8];
-        for (d, s) in w.iter_mut().zip(rest) {
-            *d = *s;
-        }
-        recs.push((u64::from_be_bytes(w), arena.len() as u32, rest.len() as u32, i as u32));
-        arena.extend_from_slice(rest);
+    let cmp = |a: &LiveKey<'_>, b: &LiveKey<'_>| a.kv.key.cmp(b.kv.key);
+    if keys.len() < 1 << 14 {
+        keys.sort_unstable_by(cmp);
+        return;
     }
-    let tail = |r: &(u64, u32, u32, u32)| arena.get(r.1 as usize..(r.1 + r.2) as usize).unwrap_or_default();
-    recs.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| tail(a).cmp(tail(b))));
-    let sorted: Vec<LiveKey<'_>> = recs.iter().filter_map(|r| keys.get(r.3 as usize).copied()).collect();
-    *keys = sorted;
+    let mid = keys.len() / 2;
+    let (left, right) = keys.split_at_mut(mid);
+    std::thread::scope(|s| {
+        s.spawn(|| left.sort_unstable_by(cmp));
+        right.sort_unstable_by(cmp);
+    });
+    let (left, right) = keys.split_at(mid);
+    let mut out = Vec::with_capacity(keys.len());
+    let (mut i, mut j) = (0, 0);
+    while let (Some(a), Some(b)) = (left.get(i), right.get(j)) {
+        if cmp(a, b).is_le() {
+            out.push(*a);
+            i += 1;
+        } else {
+            out.push(*b);
+            j += 1;
+        }
+    }
+    out.extend_from_slice(left.get(i..).unwrap_or_default());
+    out.extend_from_slice(right.get(j..).unwrap_or_default());
+    *keys = out;
 }

@@ -25,39 +25,41 @@ const KV_MARKERS: [&str; 2] = ["gid/", "tso/"];
 
 /// The Milvus root a key belongs to, found from the key alone.
 pub fn root_of(key: &[u8]) -> Option<&[u8]> {
-    let s = key;
     let mut i = 0;
-    while let Some(pos) = find(s.get(i..)?, b"/") {
+    while let Some(pos) = key.get(i..)?.iter().position(|&b| b == b'/') {
         let slash = i + pos;
-        let rest = s.get(slash + 1..)?;
-        let root = s.get(..slash)?;
-        if !root.is_empty() {
-            if let Some(after) = rest.strip_prefix(b"meta/") {
-                if META_MARKERS.iter().any(|m| after.starts_with(m.as_bytes())) {
-                    return Some(root);
-                }
-            }
-            if let Some(after) = rest.strip_prefix(b"kv/") {
-                if KV_MARKERS.iter().any(|m| after.starts_with(m.as_bytes())) {
-                    return Some(root);
-                }
-            }
+        if slash > 0 && marker_follows(key.get(slash + 1..)?) {
+            return key.get(..slash);
         }
         i = slash + 1;
     }
     None
 }
 
-fn find(h: &[u8], n: &[u8]) -> Option<usize> {
-    h.windows(n.len()).position(|w| w == n)
+/// Whether `rest` (what follows `<root>/`) starts like a Milvus key.
+fn marker_follows(rest: &[u8]) -> bool {
+    if let Some(after) = rest.strip_prefix(b"meta/") {
+        return META_MARKERS.iter().any(|m| after.starts_with(m.as_bytes()));
+    }
+    if let Some(after) = rest.strip_prefix(b"kv/") {
+        return KV_MARKERS.iter().any(|m| after.starts_with(m.as_bytes()));
+    }
+    false
 }
 
 /// The distinct roots among `keys`, sorted, with their key counts.
 pub fn discover<'a>(keys: impl IntoIterator<Item = &'a [u8]>) -> Vec<(String, u64)> {
     let mut m: std::collections::BTreeMap<&[u8], u64> = Default::default();
+    // Sorted input keeps a root's keys together: try the last root first.
+    let mut last: Option<&[u8]> = None;
     for k in keys {
-        if let Some(r) = root_of(k) {
+        let r = match last {
+            Some(r) if k.len() > r.len() && k.starts_with(r) && k.get(r.len()) == Some(&b'/') && k.get(r.len() + 1..).is_some_and(marker_follows) => Some(r),
+            _ => root_of(k),
+        };
+        if let Some(r) = r {
             *m.entry(r).or_default() += 1;
+            last = Some(r);
         }
     }
     // A key counts for every root it is under (the marker finds the innermost).

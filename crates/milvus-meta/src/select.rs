@@ -86,14 +86,21 @@ pub fn select<'a>(view: &LiveView<'a>, opts: &ExportOptions) -> Result<(Vec<Live
     let mut areas: Vec<std::collections::HashMap<&[u8], u64>> = vec![Default::default(); found.len() + 1];
     let mut left: Vec<[u64; 3]> = vec![[0; 3]; found.len() + 1];
     let mut kept = Vec::with_capacity(view.keys.len());
+    let mut last_ri = found.len();
     for k in &view.keys {
         let key = k.kv.key;
-        let ri = found
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| roots::under(key, r))
-            .max_by_key(|(_, r)| r.len())
-            .map_or(found.len(), |(i, _)| i);
+        // Keys are sorted: most share the previous key's root.
+        let ri = if found.get(last_ri).is_some_and(|r| roots::under(key, r)) && found.len() == 1 {
+            last_ri
+        } else {
+            found
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| roots::under(key, r))
+                .max_by_key(|(_, r)| r.len())
+                .map_or(found.len(), |(i, _)| i)
+        };
+        last_ri = ri;
         let root = found.get(ri).map_or("", String::as_str);
         let reason = if !wanted.get(ri).copied().unwrap_or(false) {
             Some(2)
