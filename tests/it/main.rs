@@ -10,6 +10,7 @@ mod bolt_cli;
 mod bolt_go;
 mod bolt_write;
 mod damaged;
+mod drill;
 mod etcd;
 mod milvus;
 mod restore;

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# The rescue drill, end to end, with a real Milvus 2.3.5 (PyPI `milvus`,
+# standalone) on an external etcd 3.5.1:
+#
+#   1. etcd on loopback; Milvus on it; databases, collections, partitions,
+#      an alias, a user, rows inserted and flushed, an index;
+#   2. Milvus stopped, etcd killed (SIGKILL);
+#   3. boltsnap export of the dead etcd's member/snap/db;
+#   4. a fresh, empty etcd on the same address; boltsnap restore --endpoints;
+#   5. Milvus started again on the same local storage: every database,
+#      collection, alias and user must be back with its row count.
+#
+#   tools/milvus-drill.sh [WORKDIR]     (prints a JSON result; exit 0 = all back)
+#
+# Needs python3 with venv (the venv is cached in $MILVUS_VENV, default
+# ~/.cache/milvus-2.3.5-venv, as for ../shared/tools/milvus-fixture.sh) and
+# takes 2 to 5 minutes.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+work="$(realpath -m "${1:-$(mktemp -d)}")"
+mkdir -p "$work"
+venv=${MILVUS_VENV:-$HOME/.cache/milvus-2.3.5-venv}
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q milvus==2.3.5 pymilvus==2.3.5 'marshmallow<4' 'numpy<2' 'pandas<2.2'
+fi
+etcd_dir="$(bash "$root/tools/peers.sh" etcd35)"
+(cd "$root" && cargo build -q --release --bin boltsnap)
+"$venv/bin/python" - "$work" "$etcd_dir" "$root/target/release/boltsnap" <<'PY'
+import json, os, random, signal, socket, subprocess, sys, time
+import milvus
+from milvus import MilvusServer, MilvusServerConfig
+from pymilvus import connections, utility, db, Collection, CollectionSchema, FieldSchema, DataType
+
+work, etcd_dir, boltsnap = sys.argv[1:4]
+
+def free_port():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+
+client, peer = free_port(), free_port()
+
+def start_etcd(data):
+    log = open(os.path.join(work, os.path.basename(data) + ".log"), "w")
+    p = subprocess.Popen([os.path.join(etcd_dir, "etcd"), "--name=default", f"--data-dir={data}",
+        f"--listen-client-urls=http://127.0.0.1:{client}", f"--advertise-client-urls=http://127.0.0.1:{client}",
+        f"--listen-peer-urls=http://127.0.0.1:{peer}", f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+        f"--initial-cluster=default=http://127.0.0.1:{peer}"], stdout=log, stderr=log)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", client), 0.2).close(); return p
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit("etcd did not start")
+
+tmpl = open(os.path.join(os.path.dirname(milvus.__file__), "data", "config.yaml.template")).read()
+tmpl = tmpl.replace("embed: true # Whether to enable embedded Etcd", "embed: false # Whether to enable embedded Etcd", 1)
+tmpl = tmpl.replace("endpoints: localhost:{{ etcd_port(int): 2379 }}", f"endpoints: 127.0.0.1:{client}", 1)
+tpath = os.path.join(work, "milvus.yaml.template")
+open(tpath, "w").write(tmpl)
+
+def start_milvus():
+    cfg = MilvusServerConfig(template=tpath)
+    cfg.glog_conf_file = os.path.join(os.path.dirname(milvus.__file__), "data", "glog.conf")
+    srv = MilvusServer(cfg)
+    srv.set_base_dir(os.path.join(work, "milvus"))
+    srv.start()
+    connections.connect(host="127.0.0.1", port=srv.listen_port)
+    return srv
+
+def snapshot():
+    out = {}
+    for name in db.list_database():
+        db.using_database(name)
+        for c in utility.list_collections():
+            col = Collection(c)
+            col.flush()
+            out[f"{name}.{c}"] = {"rows": col.num_entities, "partitions": sorted(p.name for p in col.partitions),
+                                  "aliases": sorted(utility.list_aliases(c))}
+    db.using_database("default")
+    return {"collections": out, "databases": sorted(db.list_database()), "users": sorted(utility.list_usernames())}
+
+etcd = start_etcd(os.path.join(work, "etcd-1"))
+srv = start_milvus()
+db.create_database("analytics")
+for name in ["default", "analytics"]:
+    db.using_database(name)
+    for c in range(2):
+        fields = [FieldSchema("id", DataType.INT64, is_primary=True), FieldSchema("emb", DataType.FLOAT_VECTOR, dim=8)]
+        col = Collection(f"{name}_c{c}", CollectionSchema(fields))
+        col.create_partition("p1")
+        n = 300 * (c + 1)
+        col.insert([list(range(n)), [[random.random() for _ in range(8)] for _ in range(n)]])
+        col.flush()
+        col.create_index("emb", {"index_type": "IVF_FLAT", "metric_type": "L2", "params": {"nlist": 8}})
+    utility.create_alias(f"{name}_c0", f"{name}_alias")
+db.using_database("default")
+utility.create_user("alice", "alicepass123")
+before = snapshot()
+connections.disconnect("default")
+srv.stop()
+etcd.send_signal(signal.SIGKILL); etcd.wait()
+
+backup = os.path.join(work, "milvus.bsnap")
+db_file = os.path.join(work, "etcd-1", "member", "snap", "db")
+exp = subprocess.run([boltsnap, "export", db_file, "-o", backup, "--force", "--json"], capture_output=True, text=True)
+if exp.returncode != 0:
+    raise SystemExit("export failed: " + exp.stderr)
+etcd = start_etcd(os.path.join(work, "etcd-2"))
+res = subprocess.run([boltsnap, "restore", backup, "--endpoints", f"http://127.0.0.1:{client}", "--json"], capture_output=True, text=True)
+if res.returncode != 0:
+    raise SystemExit("restore failed: " + res.stderr)
+srv = start_milvus()
+after = snapshot()
+connections.disconnect("default")
+srv.stop()
+etcd.terminate(); etcd.wait()
+result = {"equal": before == after, "before": before, "after": after,
+          "export": json.loads(exp.stdout), "restore": json.loads(res.stdout)["report"]}
+print(json.dumps(result, indent=1))
+sys.exit(0 if before == after else 1)
+PY
