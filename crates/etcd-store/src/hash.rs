@@ -13,10 +13,11 @@ pub enum HashRules {
     /// 3.4 up to 3.4.26 and 3.5 up to 3.5.9 (Debian's 3.4.23, PyPI's 3.5.1):
     /// a requested revision equal to the compact revision is refused, and a
     /// tombstone at the compact revision is hashed.
-    #[default]
     Legacy,
     /// 3.4.34+, 3.5.16+ and 3.6: only revisions below the compact revision
     /// are refused, and a tombstone at the compact revision is skipped.
+    /// The default.
+    #[default]
     Current,
 }
 
@@ -138,5 +139,57 @@ impl<D: AsRef<[u8]>> EtcdDb<D> {
             total_size: db.hwm() * u64::from(db.page_size()),
             version: self.meta().storage_version.clone().unwrap_or_default(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Cursor;
+
+    use bbolt::write::{Builder, BuilderOptions};
+
+    use super::*;
+    use crate::revision::{Revision, RevisionKey};
+    use crate::KeyValue;
+
+    /// A db whose `key` bucket holds exactly these entries.
+    fn db(entries: &[(i64, i64, bool, KeyValue)], meta: &[(&[u8], Vec<u8>)]) -> EtcdDb<Vec<u8>> {
+        let mut b = Builder::new(Cursor::new(Vec::new()), BuilderOptions::default()).unwrap();
+        b.begin_bucket(b"key").unwrap();
+        for (main, sub, t, kv) in entries {
+            let k = RevisionKey { rev: Revision { main: *main, sub: *sub }, tombstone: *t }.encode();
+            let v = if *t { KeyValue { key: kv.key.clone(), ..Default::default() } } else { kv.clone() };
+            b.put(&k, &v.encode_to_vec()).unwrap();
+        }
+        b.end_bucket().unwrap();
+        b.begin_bucket(b"meta").unwrap();
+        for (k, v) in meta {
+            b.put(k, v).unwrap();
+        }
+        b.end_bucket().unwrap();
+        EtcdDb::open(b.finish().unwrap().0.into_inner()).unwrap()
+    }
+
+    fn kv(key: &str, value: &str, create: i64, m: i64, version: i64) -> KeyValue {
+        KeyValue { key: key.into(), create_revision: create, mod_revision: m, version, value: value.into(), lease: 0 }
+    }
+
+    // Vectors seen on a fresh etcd 3.4.23 member (the format spec, HashKV).
+    #[test]
+    fn hashkv_vectors_of_etcd_3_4_23() {
+        let a1 = (2, 0, false, kv("a", "1", 2, 2, 1));
+        let d = db(&[a1.clone()], &[]);
+        assert_eq!(d.hash_kv(0, HashRules::Legacy).unwrap().hash, 2587454935);
+        let b2 = (3, 0, false, kv("b", "2", 3, 3, 1));
+        let del_a = (4, 0, true, kv("a", "", 0, 0, 0));
+        let d = db(&[a1.clone(), b2.clone(), del_a.clone()], &[]);
+        assert_eq!(d.hash_kv(0, HashRules::Legacy).unwrap().hash, 1562576432);
+        // After `compact 4` only (3,0) b survives on disk.
+        let rev4 = RevisionKey { rev: Revision { main: 4, sub: 0 }, tombstone: false }.encode();
+        let d = db(&[b2.clone()], &[(b"finishedCompactRev", rev4.clone()), (b"scheduledCompactRev", rev4)]);
+        assert_eq!(d.hash_kv(0, HashRules::Legacy).unwrap().hash, 728145079);
+        assert!(matches!(d.hash_kv(4, HashRules::Legacy), Err(Error::Compacted { requested: 4, compact: 4 })));
+        assert_eq!(d.hash_kv(4, HashRules::Current).unwrap().hash, 728145079, "3.5.10+: R == compact is allowed");
+        assert!(matches!(d.hash_kv(9, HashRules::Legacy), Err(Error::FutureRevision { requested: 9, current: 4 })));
     }
 }
