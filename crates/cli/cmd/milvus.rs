@@ -37,7 +37,16 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
     }
     let db = open_etcd(&a.db)?;
     let ctx = || a.db.display().to_string();
-    let view = db.live(a.rev).with_context(ctx)?;
+    // The manifest records the source's SHA-256: hash it on another core
+    // while this one reads the keys.
+    let whole = map(&a.db)?;
+    let (view, source_sha) = std::thread::scope(|s| {
+        let h = s.spawn(|| sha256_hex(whole.as_ref()));
+        let v = db.live(a.rev);
+        (v, h.join())
+    });
+    let view = view.with_context(ctx)?;
+    let source_sha = source_sha.map_err(|_| anyhow::anyhow!("hashing {} failed", a.db.display()))?;
     let opts = ExportOptions { roots: a.roots.clone(), keep_session_id: a.keep_session_id, include_leased: a.include_leased };
     let (kept, report) = select::select(&view, &opts).with_context(ctx)?;
     let file = db.bolt().data();
@@ -48,10 +57,7 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
         source: SourceInfo {
             file_name: a.db.display().to_string(),
             size: db.bolt().file_len() + if db.trailer().is_some() { 32 } else { 0 },
-            sha256: {
-                let whole = map(&a.db)?;
-                sha256_hex(whole.as_ref())
-            },
+            sha256: source_sha,
         },
         revision: view.revision,
         compact_revision: view.compact_revision,
