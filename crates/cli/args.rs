@@ -49,6 +49,9 @@ pub enum Command {
         /// Only this root.
         #[arg(long)]
         root: Option<String>,
+        /// Read a damaged db as `export --salvage` does.
+        #[arg(long)]
+        salvage: bool,
         #[command(flatten)]
         json: JsonArg,
     },
@@ -157,6 +160,11 @@ pub struct ExportArgs {
     /// Print the summary as JSON (on stdout; on stderr when the backup goes to stdout).
     #[arg(long)]
     pub json: bool,
+    /// Recover what a damaged db still holds: the tree where it is sound,
+    /// the other meta page's tree, and a scan of every page for `key`-bucket
+    /// entries. The salvage report goes into the summary and the manifest.
+    #[arg(long)]
+    pub salvage: bool,
 }
 
 /// Output formats of the etcd commands, as etcdctl's `-w`.
@@ -222,6 +230,10 @@ pub enum EtcdCommand {
         /// (etcdctl get -w json's shape, base64 keys and values).
         #[arg(short = 'w', long = "write-out", value_enum, default_value_t)]
         write_out: WriteOut,
+        /// Read a damaged db: sound tree parts, the other meta, and a page
+        /// scan (see `export --salvage`); the report goes to stderr.
+        #[arg(long)]
+        salvage: bool,
     },
     /// The value of one key at the head (or at --rev); exit 1 if it is not live.
     Get {

@@ -15,7 +15,7 @@ use crate::Outcome;
 pub fn run(c: EtcdCommand) -> Result<Outcome> {
     match c {
         EtcdCommand::Status { db, write_out, detail } => status(&db.path, write_out, detail),
-        EtcdCommand::Ls { db, prefix, rev, keys_only, write_out } => ls(&db.path, prefix.as_bytes(), rev, keys_only, write_out),
+        EtcdCommand::Ls { db, prefix, rev, keys_only, write_out, salvage } => ls(&db.path, prefix.as_bytes(), rev, keys_only, write_out, salvage),
         EtcdCommand::Get { db, key, rev, write_out } => get(&db.path, key.as_bytes(), rev, write_out),
         EtcdCommand::History { db, key, write_out } => history(&db.path, key.as_bytes(), write_out),
         EtcdCommand::Hashkv { db, rev, rules, write_out } => hashkv(&db.path, rev, rules, write_out),
@@ -145,9 +145,20 @@ fn kv_json(line: &mut Vec<u8>, k: &LiveKey<'_>, keys_only: bool) {
     line.push(b'}');
 }
 
-fn ls(path: &Path, prefix: &[u8], rev: i64, keys_only: bool, w: WriteOut) -> Result<Outcome> {
+fn ls(path: &Path, prefix: &[u8], rev: i64, keys_only: bool, w: WriteOut, salvage: bool) -> Result<Outcome> {
+    if salvage {
+        let bytes = crate::input::map(path)?;
+        let mut s = etcd_store::salvage::salvage(bytes.as_ref()).with_context(|| path.display().to_string())?;
+        let view = s.live().with_context(|| path.display().to_string())?;
+        eprintln!("salvage: {}", serde_json::to_string(&s.report)?);
+        return print_live(&view, prefix, keys_only, w);
+    }
     let db = open_etcd(path)?;
     let view = db.live(rev).with_context(|| path.display().to_string())?;
+    print_live(&view, prefix, keys_only, w)
+}
+
+fn print_live(view: &etcd_store::LiveView<'_>, prefix: &[u8], keys_only: bool, w: WriteOut) -> Result<Outcome> {
     let keys: Vec<&LiveKey<'_>> = view.keys.iter().filter(|k| k.kv.key.starts_with(prefix)).collect();
     let mut o = out::stdout();
     let mut buf = Vec::with_capacity(1 << 16);

@@ -35,28 +35,38 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
     if !to_stdout && !a.force && a.output.exists() {
         bail!("{}: already exists; use --force to replace it", a.output.display());
     }
-    let db = open_etcd(&a.db)?;
     let ctx = || a.db.display().to_string();
     // The manifest records the source's SHA-256: hash it on another core
     // while this one reads the keys.
     let whole = map(&a.db)?;
+    let file_len = whole.as_ref().len() as u64;
+    let edb = if a.salvage {
+        None
+    } else {
+        Some(etcd_store::EtcdDb::open(whole.as_ref()).with_context(|| format!("{}: cannot open as an etcd db (a damaged file? try --salvage)", a.db.display()))?)
+    };
+    let mut salvaged = if a.salvage { Some(etcd_store::salvage::salvage(whole.as_ref()).with_context(ctx)?) } else { None };
     let (view, source_sha) = std::thread::scope(|s| {
         let h = s.spawn(|| sha256_hex(whole.as_ref()));
-        let v = db.live(a.rev);
+        let v = match (&edb, salvaged.as_mut()) {
+            (Some(db), _) => db.live(a.rev),
+            (None, Some(sv)) => sv.live(),
+            (None, None) => Err(etcd_store::Error::InvalidArgument("nothing to read".into())),
+        };
         (v, h.join())
     });
-    let view = view.with_context(ctx)?;
+    let salvage_report = salvaged.as_ref().map(|s| s.report.clone());
+    let view = view.with_context(|| format!("{}: cannot read as an etcd db{}", a.db.display(), if a.salvage { "" } else { " (try --salvage)" }))?;
     let source_sha = source_sha.map_err(|_| anyhow::anyhow!("hashing {} failed", a.db.display()))?;
     let opts = ExportOptions { roots: a.roots.clone(), keep_session_id: a.keep_session_id, include_leased: a.include_leased };
     let (kept, report) = select::select(&view, &opts).with_context(ctx)?;
-    let file = db.bolt().data();
     let manifest = Manifest {
         format_version: backup::FORMAT_VERSION,
         tool: format!("boltsnap {}", env!("CARGO_PKG_VERSION")),
         created_at: backup::now_rfc3339(),
         source: SourceInfo {
             file_name: a.db.display().to_string(),
-            size: db.bolt().file_len() + if db.trailer().is_some() { 32 } else { 0 },
+            size: file_len,
             sha256: source_sha,
         },
         revision: view.revision,
@@ -66,9 +76,8 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
         records: kept.len() as u64,
         bytes: report.kept_bytes,
         selection: report.clone(),
-        extra: BTreeMap::new(),
+        extra: salvage_report.iter().map(|r| ("salvage".to_string(), r.to_json())).collect(),
     };
-    let _ = file;
     let pb = progress(kept.len() as u64, "exporting");
     if !to_stdout && !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         pb.set_draw_target(indicatif::ProgressDrawTarget::hidden());
@@ -118,6 +127,7 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
         "kept_bytes": report.kept_bytes,
         "left_out": report.left_out,
         "roots": report.per_root,
+        "salvage": salvage_report,
     });
     if a.json {
         let mut o: Box<dyn Write> = if to_stdout { Box::new(std::io::stderr()) } else { Box::new(std::io::stdout()) };
@@ -138,6 +148,13 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
             let name = if root.is_empty() { "(no Milvus root)" } else { root };
             let areas: Vec<String> = rc.areas.iter().map(|(a, n)| format!("{a} {n}")).collect();
             writeln!(e, "  {name}: kept {}{}", rc.kept, if areas.is_empty() { String::new() } else { format!(" ({})", areas.join(", ")) })?;
+        }
+        if let Some(r) = &salvage_report {
+            writeln!(
+                e,
+                "salvage: {} entries from the tree(s) (meta {:?}), {} from the page scan; {} damaged places; {} scan-only entries at or below the compact revision {} left out; {} revision gaps; {} keys possibly stale; {} conflicts",
+                r.entries_from_tree, r.metas_read, r.entries_from_scan, r.damaged.len(), r.left_out_below_compact.len(), r.compact_revision, r.revision_gaps.len(), r.possibly_stale_keys, r.conflicts.len()
+            )?;
         }
         if !to_stdout {
             writeln!(e, "wrote {}", a.output.display())?;
@@ -215,15 +232,25 @@ fn records_of(path: &Path) -> Result<(Vec<Record>, i64)> {
     }
 }
 
-pub fn inspect(path: &Path, only_root: Option<&str>, json_out: bool) -> Result<Outcome> {
-    let (recs, revision, kind) = match load(path)? {
+pub fn inspect(path: &Path, only_root: Option<&str>, salvage: bool, json_out: bool) -> Result<Outcome> {
+    let loaded = if salvage {
+        let bytes = map(path)?;
+        let mut s = etcd_store::salvage::salvage(bytes.as_ref()).with_context(|| path.display().to_string())?;
+        let v = s.live().with_context(|| path.display().to_string())?;
+        eprintln!("salvage: {}", serde_json::to_string(&s.report)?);
+        let recs: Vec<Record> = v.keys.iter().map(Record::from_live).collect();
+        (recs, v.revision, "etcd db (salvaged)")
+    } else {
+        match load(path)? {
         Source::Backup(m, r) => (r, m.revision, "backup"),
         Source::Db(db) => {
             let v = db.live(0).with_context(|| path.display().to_string())?;
             let kind = if db.trailer().is_some() { "etcd snapshot file" } else { "etcd db" };
             (v.keys.iter().map(Record::from_live).collect::<Vec<_>>(), v.revision, kind)
         }
+        }
     };
+    let (recs, revision, kind) = loaded;
     let mut cat = Catalog::build(recs.iter().map(|r| (r.key.as_slice(), r.value.as_slice())));
     if let Some(root) = only_root {
         cat.roots.retain(|r| r.root == root);

@@ -36,6 +36,7 @@ pub mod kv;
 pub mod live;
 pub mod meta;
 pub mod revision;
+pub mod salvage;
 pub mod snapshot;
 pub mod store;
 pub mod writer;

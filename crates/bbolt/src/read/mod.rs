@@ -7,5 +7,6 @@ pub mod db;
 pub mod freelist;
 pub(crate) mod node;
 pub mod page;
+pub mod salvage;
 pub mod stats;
 pub mod walk;
