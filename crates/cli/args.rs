@@ -274,6 +274,23 @@ pub enum EtcdCommand {
     },
 }
 
+#[derive(Subcommand, Debug)]
+pub enum SurgeryCommand {
+    /// Copy the file with the older valid meta page made current: rolls
+    /// back the last commit (Go: `bbolt surgery revert-meta-page`). The fix
+    /// for a torn last write whose newest meta points at garbage.
+    RevertMeta {
+        /// The damaged file (only read).
+        path: PathBuf,
+        /// Where to write the repaired copy.
+        #[arg(long, short = 'o')]
+        output: PathBuf,
+        /// Replace the output if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
 /// How bytes (keys, values) are printed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
 pub enum ByteFormat {
@@ -445,5 +462,12 @@ pub enum BoltCommand {
         db: DbArg,
         #[command(flatten)]
         json: JsonArg,
+        /// Skip damaged subtrees and buckets instead of stopping at the
+        /// first; what was skipped goes to stderr (exit 1 if anything was).
+        #[arg(long)]
+        salvage: bool,
     },
+    /// Repairs, always into a new file: the input is never modified.
+    #[command(subcommand)]
+    Surgery(SurgeryCommand),
 }

@@ -14,6 +14,7 @@ mod drill;
 mod etcd;
 mod milvus;
 mod restore;
+mod salvage;
 #[path = "../support/peers.rs"]
 mod peers;
 

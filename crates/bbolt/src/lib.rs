@@ -77,6 +77,6 @@ pub use read::check::{CheckReport, Finding};
 pub use read::db::{Db, MetaChoice, OpenOptions};
 pub use read::freelist::{Freelist, FreelistSource};
 pub use read::page::Page;
-pub use read::salvage::{ScannedLeaf, TolerantWalk};
+pub use read::salvage::{revert_meta, ScannedLeaf, TolerantWalk};
 pub use read::stats::BucketStats;
 pub use read::walk::WalkItem;

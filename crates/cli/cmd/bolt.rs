@@ -29,7 +29,8 @@ pub fn run(c: BoltCommand) -> Result<Outcome> {
         }
         BoltCommand::Check { db, json } => check(&db.path, json.json),
         BoltCommand::Dump { db, page_ids, json } => dump(&db.path, &page_ids, json.json),
-        BoltCommand::Walk { db, json } => walk(&db.path, json.json),
+        BoltCommand::Walk { db, json, salvage } => walk(&db.path, json.json, salvage),
+        BoltCommand::Surgery(crate::args::SurgeryCommand::RevertMeta { path, output, force }) => revert_meta(&path, &output, force),
         BoltCommand::Compact { src, dst, page_size, fill, no_freelist, force, json } => {
             compact(&src, &dst, page_size, fill, no_freelist, force, json.json)
         }
@@ -482,7 +483,20 @@ fn dump(path: &Path, ids: &[u64], json: bool) -> Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
-fn walk(path: &Path, json: bool) -> Result<Outcome> {
+fn revert_meta(path: &Path, output: &Path, force: bool) -> Result<Outcome> {
+    if !force && output.exists() {
+        bail!("{}: already exists; use --force to replace it", output.display());
+    }
+    let bytes = crate::input::map(path)?;
+    let (fixed, txid) = bbolt::revert_meta(bytes.as_ref()).with_context(|| path.display().to_string())?;
+    let mut f = bbolt::write::AtomicFile::create(output, force).with_context(|| output.display().to_string())?;
+    f.write_all(&fixed)?;
+    f.commit()?;
+    println!("The meta page is reverted: {} now opens at txid {txid}", output.display());
+    Ok(Outcome::Ok)
+}
+
+fn walk(path: &Path, json: bool, salvage: bool) -> Result<Outcome> {
     let db = open_db(path)?;
     // Lines are built straight into one large buffer that is written out
     // whenever it passes FLUSH_AT: no per-line copies.
@@ -490,7 +504,7 @@ fn walk(path: &Path, json: bool) -> Result<Outcome> {
     let stdout = std::io::stdout();
     let mut w = stdout.lock();
     let mut buf: Vec<u8> = Vec::with_capacity(FLUSH_AT + (1 << 16));
-    let res = db.walk(|item| -> Result<()> {
+    let mut emit = |item: WalkItem<'_, '_>| -> Result<()> {
         if json {
             walk_json_line(&mut buf, item);
         } else {
@@ -501,7 +515,17 @@ fn walk(path: &Path, json: bool) -> Result<Outcome> {
             buf.clear();
         }
         Ok(())
-    });
+    };
+    if salvage {
+        let damaged = db.walk_salvage(&mut emit).with_context(ctx(path))?;
+        w.write_all(&buf)?;
+        w.flush()?;
+        for d in &damaged {
+            eprintln!("boltsnap: {}: skipped: {d}", path.display());
+        }
+        return Ok(if damaged.is_empty() { Outcome::Ok } else { Outcome::Problems });
+    }
+    let res = db.walk(&mut emit);
     // Print what was read before an error, then report it.
     w.write_all(&buf)?;
     w.flush()?;

@@ -27,8 +27,18 @@ fn corruption(e: crate::Error, page: PageId) -> Corruption {
     }
 }
 
-fn leaf_entries<'a>(node: &Node<'a>) -> Result<Vec<Entry<'a>>> {
-    (0..node.count).map(|i| node.leaf_item(i).map(Entry::from)).collect()
+/// The elements of a leaf that parse; the others are reported. Each
+/// element is checked on its own, so one damaged element does not hide
+/// its neighbours.
+fn leaf_entries<'a>(node: &Node<'a>, damaged: &mut Vec<Corruption>) -> Vec<Entry<'a>> {
+    let mut out = Vec::with_capacity(node.count);
+    for i in 0..node.count {
+        match node.leaf_item(i) {
+            Ok(e) => out.push(Entry::from(e)),
+            Err(e) => damaged.push(corruption(e, node.id)),
+        }
+    }
+    out
 }
 
 impl<'a> Bucket<'a> {
@@ -48,10 +58,10 @@ impl<'a> Bucket<'a> {
         let mut stack: Vec<(Node<'a>, usize)> = vec![(root, 0)];
         while let Some((node, depth)) = stack.pop() {
             match node.kind {
-                NodeKind::Leaf => match leaf_entries(&node) {
-                    Ok(es) => w.leaves.push((node.id, es)),
-                    Err(e) => w.damaged.push(corruption(e, node.id)),
-                },
+                NodeKind::Leaf => {
+                    let es = leaf_entries(&node, &mut w.damaged);
+                    w.leaves.push((node.id, es));
+                }
                 NodeKind::Branch => {
                     let mut children = Vec::with_capacity(node.count);
                     for i in 0..node.count {
@@ -118,13 +128,15 @@ impl<D: AsRef<[u8]>> Db<D> {
         while id < all.file_pages() {
             let step = match all.header(id) {
                 Some(h) if h.id == id && h.flags == FLAG_LEAF => match all.node(id, None) {
-                    Ok(node) => match leaf_entries(&node) {
-                        Ok(entries) => {
+                    Ok(node) => {
+                        let entries = leaf_entries(&node, &mut Vec::new());
+                        if entries.is_empty() {
+                            1
+                        } else {
                             out.push(ScannedLeaf { page: id, in_tree: tree.contains(id), entries });
                             1 + u64::from(h.overflow)
                         }
-                        Err(_) => 1,
-                    },
+                    }
                     Err(_) => 1,
                 },
                 _ => 1,
@@ -133,4 +145,87 @@ impl<D: AsRef<[u8]>> Db<D> {
         }
         out
     }
+}
+
+impl<D: AsRef<[u8]>> Db<D> {
+    /// [`walk`](Db::walk) for damaged files: the same items in the same
+    /// order, but a damaged subtree or bucket is recorded and skipped
+    /// instead of ending the walk. Returns what was skipped.
+    pub fn walk_salvage<E: From<crate::Error>>(
+        &self,
+        mut visit: impl FnMut(crate::WalkItem<'_, '_>) -> std::result::Result<(), E>,
+    ) -> std::result::Result<Vec<Corruption>, E> {
+        let pages = self.pages();
+        let mut damaged = Vec::new();
+        let mut roots = PageSet::new(pages.page_limit());
+        roots.insert(self.meta().root);
+        let mut path: Vec<&[u8]> = Vec::new();
+        walk_bucket(&self.root(), &mut path, &mut roots, &mut damaged, &mut visit)?;
+        Ok(damaged)
+    }
+}
+
+fn walk_bucket<'a, E>(
+    b: &Bucket<'a>,
+    path: &mut Vec<&'a [u8]>,
+    roots: &mut PageSet,
+    damaged: &mut Vec<Corruption>,
+    visit: &mut impl FnMut(crate::WalkItem<'_, '_>) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
+    if path.len() > crate::read::stats::MAX_BUCKET_NESTING {
+        damaged.push(Corruption::page(b.root_page(), "buckets nested too deep"));
+        return Ok(());
+    }
+    let walk = b.salvage_leaves();
+    damaged.extend(walk.damaged);
+    for (page, entries) in walk.leaves {
+        for e in entries {
+            if !e.is_bucket() {
+                visit(crate::WalkItem::Pair { path, key: e.key, value: e.value })?;
+                continue;
+            }
+            let child = match b.sub_bucket(&e, page) {
+                Ok(c) => c,
+                Err(err) => {
+                    damaged.push(corruption(err, page));
+                    continue;
+                }
+            };
+            if !child.is_inline() && roots.insert(child.root_page()) {
+                damaged.push(Corruption::page(child.root_page(), "bucket root page used by two buckets"));
+                continue;
+            }
+            path.push(e.key);
+            visit(crate::WalkItem::Bucket { path, sequence: child.sequence(), inline: child.is_inline() })?;
+            walk_bucket(&child, path, roots, damaged, visit)?;
+            path.pop();
+        }
+    }
+    Ok(())
+}
+
+/// Go's `surgery revert-meta-page`: a copy of the file in which the older
+/// valid meta page replaces the newer one, rolling back the last commit.
+/// Returns the new bytes and the txid now in use; the input is untouched.
+pub fn revert_meta(data: &[u8]) -> Result<(Vec<u8>, u64)> {
+    let db = Db::open_with(data, &OpenOptions { meta: MetaChoice::Older, page_size: None })?;
+    let older = db.meta_slot();
+    let p = db.page_size() as usize;
+    let newer = 1 - older;
+    let mut out = data.to_vec();
+    let src = data.get(usize::from(older) * p..(usize::from(older) + 1) * p).ok_or_else(|| Corruption::page(u64::from(older), "meta page past the end of the file"))?;
+    let mut page = src.to_vec();
+    // The header is not covered by the checksum: give the copy its slot's id.
+    let id = u64::from(newer);
+    let enc = match db.byte_order() {
+        crate::ByteOrder::Little => id.to_le_bytes(),
+        crate::ByteOrder::Big => id.to_be_bytes(),
+    };
+    if let Some(h) = page.get_mut(..8) {
+        h.copy_from_slice(&enc);
+    }
+    out.get_mut(usize::from(newer) * p..(usize::from(newer) + 1) * p)
+        .ok_or_else(|| Corruption::page(u64::from(newer), "meta page past the end of the file"))?
+        .copy_from_slice(&page);
+    Ok((out, db.meta().txid))
 }
