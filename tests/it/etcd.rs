@@ -110,6 +110,14 @@ fn check_against(v: EtcdVersion) {
     let out = boltsnap(["etcd", "ls", &db, "--rev", "5"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("compacted"));
+    // The other buckets: the lease, auth, users and roles of the history.
+    let d = json(&ok(&boltsnap(["etcd", "status", &db, "--detail", "-w", "json"]), "status --detail"));
+    assert_eq!(d["authEnabled"], true, "{v:?}");
+    assert_eq!(d["users"][0]["name"], "root");
+    assert_eq!(d["roles"], serde_json::json!(["reader", "root"]));
+    assert_eq!(d["leases"][0]["ttl"], 600);
+    assert_eq!(d["members"].as_array().unwrap().len(), 1);
+    assert!(!d.to_string().contains("$2a$"), "password hashes are never shown");
     // A live view at an older revision: `a` was 11 at revision 8.
     let at8 = json(&ok(&boltsnap(["etcd", "get", &db, "a", "--rev", "8", "-w", "json"]), "get --rev"));
     assert_eq!(at8["kvs"][0]["value"], "MTE=");
@@ -209,5 +217,27 @@ fn written_db_restores_and_serves_on_34_and_35() {
         let after = json(server.ctl_ok(&["get", "after-restore", "-w", "json"]).as_bytes());
         assert_eq!(after["kvs"][0]["mod_revision"].as_i64(), Some(head + 1), "{v:?}: revisions continue from the head");
         drop(server);
+    }
+}
+
+#[test]
+fn undecodable_values_are_clear_errors() {
+    use bbolt::write::{Builder, BuilderOptions};
+    let mut b = Builder::new(std::io::Cursor::new(Vec::new()), BuilderOptions::default()).unwrap();
+    b.begin_bucket(b"key").unwrap();
+    let k = etcd_store::RevisionKey { rev: etcd_store::Revision { main: 2, sub: 0 }, tombstone: false }.encode();
+    b.put(&k, &[0x0a, 0x40, 0x61]).unwrap(); // a key field longer than the value
+    b.end_bucket().unwrap();
+    let bytes = b.finish().unwrap().0.into_inner();
+    let dir = tempdir("undecodable");
+    let f = dir.join("bad-value.db");
+    std::fs::write(&f, bytes).unwrap();
+    for cmd in [vec!["etcd", "ls"], vec!["etcd", "hashkv"], vec!["export", "-o", "/dev/null", "--force"]] {
+        let mut args = cmd.clone();
+        args.insert(if cmd[0] == "export" { 1 } else { 2 }, f.to_str().unwrap());
+        let out = boltsnap(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("undecodable KeyValue at revision 2.0") && err.contains("bad-value.db"), "{args:?}: {err}");
     }
 }

@@ -83,6 +83,7 @@ fn status(path: &Path, w: WriteOut, detail: bool) -> Result<Outcome> {
         WriteOut::Json => {
             if detail {
                 let m = db.meta();
+                let c = db.cluster().with_context(|| path.display().to_string())?;
                 let v = serde_json::json!({
                     "hash": st.hash, "revision": st.revision, "totalKey": st.total_keys, "totalSize": st.total_size,
                     "liveKeys": st.live_keys, "compactRevision": db.compact_revision(),
@@ -91,6 +92,15 @@ fn status(path: &Path, w: WriteOut, detail: bool) -> Result<Outcome> {
                     "confState": m.conf_state, "storageVersion": m.storage_version,
                     "sha256Trailer": db.trailer().map(|t| out::hex(&t)),
                     "pageSize": db.bolt().page_size(), "fileSize": db.bolt().file_len(),
+                    "clusterVersion": c.cluster_version,
+                    "authEnabled": c.auth_enabled, "authRevision": c.auth_revision,
+                    "users": c.users.iter().map(|u| serde_json::json!({"name": String::from_utf8_lossy(&u.name), "roles": u.roles})).collect::<Vec<_>>(),
+                    "roles": c.roles,
+                    "leases": c.leases.iter().map(|l| serde_json::json!({"id": format!("{:016x}", l.id), "ttl": l.ttl, "remainingTtl": l.remaining_ttl})).collect::<Vec<_>>(),
+                    "members": c.members.iter().map(|(id, j)| serde_json::json!({"id": id, "member": serde_json::from_str::<serde_json::Value>(j).unwrap_or(serde_json::Value::String(j.clone()))})).collect::<Vec<_>>(),
+                    "membersRemoved": c.members_removed,
+                    "alarms": c.alarms.iter().map(|a| serde_json::json!({"memberId": format!("{:x}", a.member_id), "alarm": match a.alarm { 1 => "NOSPACE".to_string(), 2 => "CORRUPT".to_string(), n => n.to_string() }})).collect::<Vec<_>>(),
+                    "undecodable": c.undecodable,
                 });
                 out::json_line(&mut o, &v)?;
             } else {
@@ -123,6 +133,14 @@ fn status(path: &Path, w: WriteOut, detail: bool) -> Result<Outcome> {
         writeln!(o, "confState:             {}", opt(m.conf_state.clone()))?;
         writeln!(o, "storageVersion:        {}", opt(m.storage_version.clone()))?;
         writeln!(o, "sha256 trailer:        {}", opt(db.trailer().map(|t| out::hex(&t))))?;
+        let c = db.cluster().with_context(|| path.display().to_string())?;
+        writeln!(o, "cluster version:       {}", opt(c.cluster_version.clone()))?;
+        writeln!(o, "members:               {}", c.members.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>().join(", "))?;
+        writeln!(o, "auth:                  {}{}", if c.auth_enabled { "enabled" } else { "disabled" }, c.auth_revision.map(|r| format!(" (revision {r})")).unwrap_or_default())?;
+        writeln!(o, "users:                 {}", c.users.iter().map(|u| format!("{} [{}]", String::from_utf8_lossy(&u.name), u.roles.join(","))).collect::<Vec<_>>().join(", "))?;
+        writeln!(o, "roles:                 {}", c.roles.join(", "))?;
+        writeln!(o, "leases:                {}", c.leases.iter().map(|l| format!("{:016x} (ttl {}s)", l.id, l.ttl)).collect::<Vec<_>>().join(", "))?;
+        writeln!(o, "alarms:                {}", if c.alarms.is_empty() { "none".to_string() } else { c.alarms.iter().map(|a| format!("{:x}: {}", a.member_id, a.alarm)).collect::<Vec<_>>().join(", ") })?;
     }
     o.flush()?;
     Ok(Outcome::Ok)

@@ -30,6 +30,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic))]
 
+pub mod cluster;
 mod error;
 pub mod hash;
 pub mod kv;
@@ -45,6 +46,7 @@ pub use error::{Error, Result};
 pub use hash::{HashKv, HashRules, Status};
 pub use kv::{KeyValue, KeyValueRef};
 pub use live::{LiveKey, LiveView};
+pub use cluster::{AlarmMember, Cluster, Lease, User};
 pub use meta::{buckets, EtcdMeta};
 pub use revision::{Revision, RevisionKey};
 pub use store::{EtcdDb, EtcdOpenOptions, HistoryEntry, RevEntry, Revisions};
