@@ -74,6 +74,7 @@ pub enum EtcdVersion {
 
 /// Binaries of one etcd version.
 #[derive(Clone, Debug)]
+#[allow(dead_code)]
 pub struct EtcdBins {
     pub version: EtcdVersion,
     pub etcd: PathBuf,

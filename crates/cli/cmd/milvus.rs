@@ -200,7 +200,7 @@ pub fn verify(path: &Path, json_out: bool) -> Result<Outcome> {
 /// A db, a snapshot file or a backup, as records.
 enum Source {
     Db(Box<etcd_store::EtcdDb<crate::input::Bytes>>),
-    Backup(Manifest, Vec<Record>),
+    Backup(Box<Manifest>, Vec<Record>),
 }
 
 fn is_backup(path: &Path) -> Result<bool> {
@@ -216,7 +216,7 @@ fn load(path: &Path) -> Result<Source> {
         let r = BackupReader::open(std::io::BufReader::new(f)).with_context(|| path.display().to_string())?;
         let m = r.manifest().clone();
         let recs: Vec<Record> = r.records()?.collect::<Result<_, _>>().with_context(|| path.display().to_string())?;
-        Ok(Source::Backup(m, recs))
+        Ok(Source::Backup(Box::new(m), recs))
     } else {
         Ok(Source::Db(Box::new(open_etcd(path)?)))
     }

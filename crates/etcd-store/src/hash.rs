@@ -178,7 +178,7 @@ mod tests {
     #[test]
     fn hashkv_vectors_of_etcd_3_4_23() {
         let a1 = (2, 0, false, kv("a", "1", 2, 2, 1));
-        let d = db(&[a1.clone()], &[]);
+        let d = db(std::slice::from_ref(&a1), &[]);
         assert_eq!(d.hash_kv(0, HashRules::Legacy).unwrap().hash, 2587454935);
         let b2 = (3, 0, false, kv("b", "2", 3, 3, 1));
         let del_a = (4, 0, true, kv("a", "", 0, 0, 0));
@@ -186,7 +186,7 @@ mod tests {
         assert_eq!(d.hash_kv(0, HashRules::Legacy).unwrap().hash, 1562576432);
         // After `compact 4` only (3,0) b survives on disk.
         let rev4 = RevisionKey { rev: Revision { main: 4, sub: 0 }, tombstone: false }.encode();
-        let d = db(&[b2.clone()], &[(b"finishedCompactRev", rev4.clone()), (b"scheduledCompactRev", rev4)]);
+        let d = db(std::slice::from_ref(&b2), &[(b"finishedCompactRev", rev4.clone()), (b"scheduledCompactRev", rev4)]);
         assert_eq!(d.hash_kv(0, HashRules::Legacy).unwrap().hash, 728145079);
         assert!(matches!(d.hash_kv(4, HashRules::Legacy), Err(Error::Compacted { requested: 4, compact: 4 })));
         assert_eq!(d.hash_kv(4, HashRules::Current).unwrap().hash, 728145079, "3.5.10+: R == compact is allowed");

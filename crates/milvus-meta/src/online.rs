@@ -287,7 +287,7 @@ impl Gateway {
 }
 
 /// Splits records into batches within the op and byte limits.
-pub fn batches<'r>(records: &'r [Record], max_ops: usize, max_bytes: usize) -> Vec<Vec<&'r Record>> {
+pub fn batches(records: &[Record], max_ops: usize, max_bytes: usize) -> Vec<Vec<&Record>> {
     let mut out: Vec<Vec<&Record>> = Vec::new();
     let mut cur: Vec<&Record> = Vec::new();
     let mut bytes = 64;
