@@ -64,27 +64,8 @@ fn b64(b: &[u8]) -> String {
 }
 
 fn unb64(s: &str) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(s.len() / 4 * 3);
-    let mut acc = 0u32;
-    let mut bits = 0;
-    for c in s.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            b'=' => break,
-            _ => return Err(Error::InvalidArgument(format!("bad base64 from etcd: {s:?}"))),
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    Ok(out)
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.decode(s).map_err(|e| Error::InvalidArgument(format!("bad base64 from etcd ({e}): {s:?}")))
 }
 
 /// The first key after every key starting with `prefix` (etcd's range_end).

@@ -139,21 +139,8 @@ pub fn write_jsonl<'r, W: Write>(mut out: W, manifest: &Manifest, records: impl 
 
 /// Standard base64 with padding.
 pub(crate) fn b64(b: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut s = String::with_capacity(b.len().div_ceil(3) * 4);
-    for c in b.chunks(3) {
-        let n = (u32::from(c.first().copied().unwrap_or(0)) << 16)
-            | (u32::from(c.get(1).copied().unwrap_or(0)) << 8)
-            | u32::from(c.get(2).copied().unwrap_or(0));
-        for i in 0..4 {
-            if i <= c.len() {
-                s.push(char::from(T.get(((n >> (18 - 6 * i)) & 63) as usize).copied().unwrap_or(b'A')));
-            } else {
-                s.push('=');
-            }
-        }
-    }
-    s
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(b)
 }
 
 #[cfg(test)]
