@@ -138,6 +138,11 @@ golden_one() {
 	run "$stem.pages" "$CLI_NAME pages $shown" cli pages
 	run "$stem.stats" "$CLI_NAME stats $shown" cli stats
 	run "$stem.check.cli" "$CLI_NAME check $shown" cli check
+	cli_dump() {
+		cp "$file" "$scratch/db" && chmod 600 "$scratch/db"
+		"$CLI" dump "$scratch/db" 0 1 2 3
+	}
+	run "$stem.dump" "$CLI_NAME dump $shown 0 1 2 3" cli_dump
 	rm -rf "$scratch"
 }
 
