@@ -11,7 +11,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// taken (a running etcd is never blocked), and nothing is written back.
 ///
 /// Exit codes: 0 success; 1 the command worked and found problems (check
-/// findings, key not found); 2 usage error or unusable input.
+/// findings, a damaged backup, differences, key not found, a restore whose
+/// read-back differs); 2 usage error or unusable input, with a message
+/// naming the file.
 #[derive(Parser, Debug)]
 #[command(name = "boltsnap", version, about, long_about, propagate_version = true)]
 pub struct Cli {
