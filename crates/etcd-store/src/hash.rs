@@ -49,7 +49,7 @@ pub struct Status {
     pub version: String,
 }
 
-impl<D: AsRef<[u8]>> EtcdDb<D> {
+impl<D: AsRef<[u8]> + Sync> EtcdDb<D> {
     /// HashKV at `rev` (0 = current), as `etcdctl endpoint hashkv --rev`.
     pub fn hash_kv(&self, rev: i64, rules: HashRules) -> Result<HashKv> {
         let compact = self.compact_revision();

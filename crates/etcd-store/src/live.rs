@@ -88,12 +88,13 @@ struct Latest<'a> {
     tombstone: bool,
 }
 
-impl<D: AsRef<[u8]>> EtcdDb<D> {
-    /// The live keys at `rev` (0 or negative: the current revision).
-    /// Refused below the compact revision, where history is gone.
-    pub fn live(&self, rev: i64) -> Result<LiveView<'_>> {
-        let at = self.check_revision(rev)?;
-        let mut latest: HashMap<HashedKey<'_>, Latest<'_>, BuildHasherDefault<PassThrough>> = HashMap::default();
+type LatestMap<'a> = HashMap<HashedKey<'a>, Latest<'a>, BuildHasherDefault<PassThrough>>;
+
+impl<D: AsRef<[u8]> + Sync> EtcdDb<D> {
+    /// The newest entry at or below `at` of every key whose hash falls in
+    /// partition `part` of `parts`.
+    fn scan_partition(&self, at: i64, part: u64, parts: u64) -> Result<(LatestMap<'_>, u64)> {
+        let mut latest: LatestMap<'_> = HashMap::default();
         let mut scanned = 0u64;
         for e in self.revisions()? {
             let e = e?;
@@ -101,18 +102,40 @@ impl<D: AsRef<[u8]>> EtcdDb<D> {
                 break;
             }
             scanned += 1;
-            // Decoded here, while the entry's bytes are in cache.
-            let kv = e.decode()?;
-            // The `--bump-revision` marker has an empty key and no value.
-            if kv.key.is_empty() {
+            let key = e.user_key()?;
+            let hash = key_hash(key);
+            if hash % parts != part {
                 continue;
             }
-            let k = HashedKey { hash: key_hash(kv.key), key: kv.key };
-            latest.insert(k, Latest { revision: e.rev.rev, kv, tombstone: e.rev.tombstone });
+            // The `--bump-revision` marker has an empty key and no value.
+            if key.is_empty() {
+                continue;
+            }
+            // Decoded here, while the entry's bytes are in cache.
+            let kv = e.decode()?;
+            latest.insert(HashedKey { hash, key: kv.key }, Latest { revision: e.rev.rev, kv, tombstone: e.rev.tombstone });
         }
-        let mut keys = Vec::with_capacity(latest.len());
+        Ok((latest, scanned))
+    }
+
+    /// The live keys at `rev` (0 or negative: the current revision).
+    /// Refused below the compact revision, where history is gone.
+    ///
+    /// Two threads each read the whole `key` bucket (sequential reads are
+    /// cheap) and keep the keys of one half of the hash space, so each
+    /// builds a map half the size.
+    pub fn live(&self, rev: i64) -> Result<LiveView<'_>> {
+        let at = self.check_revision(rev)?;
+        let (a, b) = std::thread::scope(|s| {
+            let h = s.spawn(|| self.scan_partition(at, 1, 2));
+            let a = self.scan_partition(at, 0, 2);
+            (a, h.join())
+        });
+        let (ma, scanned) = a?;
+        let (mb, _) = b.map_err(|_| crate::Error::InvalidArgument("live view worker failed".into()))??;
+        let mut keys = Vec::with_capacity(ma.len() + mb.len());
         let mut deleted = 0;
-        for l in latest.into_values() {
+        for l in ma.into_values().chain(mb.into_values()) {
             if l.tombstone {
                 deleted += 1;
             } else {

@@ -72,25 +72,27 @@ fn reason_name(r: LeftOut) -> String {
     .into()
 }
 
-/// Chooses the keys to export from a live view.
-pub fn select<'a>(view: &LiveView<'a>, opts: &ExportOptions) -> Result<(Vec<LiveKey<'a>>, SelectionReport)> {
-    let found: Vec<String> = roots::discover(view.keys.iter().map(|k| k.kv.key)).into_iter().map(|(r, _)| r).collect();
-    for r in &opts.roots {
-        if !found.contains(r) {
-            return Err(Error::RootNotFound(r.clone()));
-        }
-    }
-    // Index `found.len()` stands for "no root".
-    let wanted: Vec<bool> = found.iter().map(|r| opts.roots.is_empty() || opts.roots.contains(r)).chain([opts.roots.is_empty()]).collect();
-    let mut per_root: Vec<RootCounts> = vec![RootCounts::default(); found.len() + 1];
-    let mut areas: Vec<std::collections::HashMap<&[u8], u64>> = vec![Default::default(); found.len() + 1];
-    let mut left: Vec<[u64; 3]> = vec![[0; 3]; found.len() + 1];
-    let mut kept = Vec::with_capacity(view.keys.len());
+/// Counts and kept keys of one slice of the live keys.
+struct Partial<'a, 'k> {
+    per_root: Vec<RootCounts>,
+    areas: Vec<std::collections::HashMap<&'k [u8], u64>>,
+    left: Vec<[u64; 3]>,
+    kept: Vec<LiveKey<'a>>,
+}
+
+fn classify<'a, 'k>(keys: &'k [LiveKey<'a>], found: &[String], wanted: &[bool], opts: &ExportOptions) -> Partial<'a, 'k> {
+    let n = found.len() + 1;
+    let mut p = Partial {
+        per_root: vec![RootCounts::default(); n],
+        areas: vec![Default::default(); n],
+        left: vec![[0; 3]; n],
+        kept: Vec::with_capacity(keys.len()),
+    };
     let mut last_ri = found.len();
-    for k in &view.keys {
+    for k in keys {
         let key = k.kv.key;
         // Keys are sorted: most share the previous key's root.
-        let ri = if found.get(last_ri).is_some_and(|r| roots::under(key, r)) && found.len() == 1 {
+        let ri = if found.len() == 1 && found.get(last_ri).is_some_and(|r| roots::under(key, r)) {
             last_ri
         } else {
             found
@@ -113,36 +115,74 @@ pub fn select<'a>(view: &LiveView<'a>, opts: &ExportOptions) -> Result<(Vec<Live
         };
         match reason {
             Some(r) => {
-                if let Some(c) = left.get_mut(ri).and_then(|l| l.get_mut(r)) {
+                if let Some(c) = p.left.get_mut(ri).and_then(|l| l.get_mut(r)) {
                     *c += 1;
                 }
             }
             None => {
                 let bytes = (key.len() + k.kv.value.len()) as u64;
-                if let Some(rc) = per_root.get_mut(ri) {
+                if let Some(rc) = p.per_root.get_mut(ri) {
                     rc.kept += 1;
                     rc.kept_bytes += bytes;
                 }
-                let a: &[u8] = if root.is_empty() { b"other" } else { roots::area_bytes(key, root) };
-                if let Some(m) = areas.get_mut(ri) {
+                let a: &'k [u8] = if root.is_empty() { b"other" } else { roots::area_bytes(key, root) };
+                if let Some(m) = p.areas.get_mut(ri) {
                     *m.entry(a).or_default() += 1;
                 }
-                kept.push(*k);
+                p.kept.push(*k);
             }
         }
     }
+    p
+}
+
+/// Chooses the keys to export from a live view. The work is split over
+/// two threads: it is bound by reading keys scattered over the mapped file.
+pub fn select<'a>(view: &LiveView<'a>, opts: &ExportOptions) -> Result<(Vec<LiveKey<'a>>, SelectionReport)> {
+    let (left_half, right_half) = view.keys.split_at(view.keys.len() / 2);
+    let (da, db) = std::thread::scope(|s| {
+        let h = s.spawn(|| roots::discover(right_half.iter().map(|k| k.kv.key)));
+        (roots::discover(left_half.iter().map(|k| k.kv.key)), h.join())
+    });
+    let mut found: Vec<String> = da.into_iter().map(|(r, _)| r).collect();
+    found.extend(db.map_err(|_| Error::InvalidArgument("root discovery failed".into()))?.into_iter().map(|(r, _)| r));
+    found.sort();
+    found.dedup();
+    for r in &opts.roots {
+        if !found.contains(r) {
+            return Err(Error::RootNotFound(r.clone()));
+        }
+    }
+    // Index `found.len()` stands for "no root".
+    let wanted: Vec<bool> = found.iter().map(|r| opts.roots.is_empty() || opts.roots.contains(r)).chain([opts.roots.is_empty()]).collect();
+    let (pa, pb) = std::thread::scope(|s| {
+        let h = s.spawn(|| classify(right_half, &found, &wanted, opts));
+        (classify(left_half, &found, &wanted, opts), h.join())
+    });
+    let pb = pb.map_err(|_| Error::InvalidArgument("selection failed".into()))?;
+    let mut kept = pa.kept;
+    kept.extend(pb.kept);
     let reasons = [LeftOut::Session, LeftOut::Leased, LeftOut::OutsideRoots];
     let mut report = SelectionReport { roots_found: found.clone(), ..Default::default() };
-    for (i, mut rc) in per_root.into_iter().enumerate() {
-        let l = left.get(i).copied().unwrap_or_default();
+    for i in 0..=found.len() {
+        let mut rc = pa.per_root.get(i).cloned().unwrap_or_default();
+        if let Some(o) = pb.per_root.get(i) {
+            rc.kept += o.kept;
+            rc.kept_bytes += o.kept_bytes;
+        }
+        let l: Vec<u64> = (0..3)
+            .map(|r| pa.left.get(i).map_or(0, |x| x.get(r).copied().unwrap_or(0)) + pb.left.get(i).map_or(0, |x| x.get(r).copied().unwrap_or(0)))
+            .collect();
         for (r, n) in reasons.iter().zip(l) {
             if n > 0 {
                 rc.left_out.insert(reason_name(*r), n);
                 *report.left_out.entry(reason_name(*r)).or_default() += n;
             }
         }
-        if let Some(m) = areas.get(i) {
-            rc.areas = m.iter().map(|(a, n)| (String::from_utf8_lossy(a).into_owned(), *n)).collect();
+        for m in [pa.areas.get(i), pb.areas.get(i)].into_iter().flatten() {
+            for (a, n) in m {
+                *rc.areas.entry(String::from_utf8_lossy(a).into_owned()).or_default() += *n;
+            }
         }
         if rc.kept == 0 && rc.left_out.is_empty() {
             continue;

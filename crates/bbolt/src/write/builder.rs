@@ -57,7 +57,8 @@ pub struct BuildSummary {
     pub page_size: u32,
     /// High-water mark: pages in the file.
     pub pages: u64,
-    /// File length in bytes (pages × page size).
+    /// File length in bytes: pages × page size, padded to at least 4 pages
+    /// and 4096 bytes as Go's own files are.
     pub file_size: u64,
     /// Buckets written, nested ones included (not the root bucket).
     pub buckets: u64,
@@ -485,11 +486,23 @@ impl<W: Write + Seek> Builder<W> {
             self.pw.out.seek(SeekFrom::Start(slot * p as u64))?;
             self.pw.out.write_all(&page)?;
         }
-        self.pw.out.seek(SeekFrom::Start(hwm * p as u64))?;
+        // Go reads the first 4096 bytes to find the page size and falls
+        // back to the OS page size on a short read, so a file shorter than
+        // that (an empty database with 1 KiB pages) would not open: pad with
+        // zeroed, unallocated pages past the high-water mark, as Go's own
+        // files have (they are at least 4 pages long).
+        let mut len = hwm * p as u64;
+        let min_len = (4 * p as u64).max(4096);
+        if len < min_len {
+            self.pw.out.seek(SeekFrom::Start(len))?;
+            self.pw.out.write_all(&vec![0u8; (min_len - len) as usize])?;
+            len = min_len;
+        }
+        self.pw.out.seek(SeekFrom::Start(len))?;
         self.pw.out.flush()?;
         let out = self.pw.out;
         self.summary.pages = hwm;
-        self.summary.file_size = hwm * p as u64;
+        self.summary.file_size = len;
         self.summary.root = root_page;
         Ok((out, self.summary))
     }

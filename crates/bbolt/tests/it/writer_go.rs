@@ -54,3 +54,15 @@ proptest! {
         go_accepts(&root, opts, "prop");
     }
 }
+
+/// Regression (found by the property above): the smallest files, an empty
+/// database with 1 KiB pages and no freelist page, must open in Go too.
+#[test]
+fn go_opens_the_smallest_files() {
+    if gobolt().is_none() {
+        return;
+    }
+    for (p, fl) in [(1024, bbolt::write::FreelistMode::None), (1024, bbolt::write::FreelistMode::Empty), (4096, bbolt::write::FreelistMode::None)] {
+        go_accepts(&Tree::default(), BuilderOptions { page_size: p, freelist: fl, ..Default::default() }, &format!("empty-{p}-{fl:?}"));
+    }
+}
