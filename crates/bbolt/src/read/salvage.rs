@@ -165,6 +165,10 @@ impl<D: AsRef<[u8]>> Db<D> {
     }
 }
 
+/// Nesting followed by the (recursive) salvage walk: deep enough for any
+/// real file, shallow enough for a 2 MiB thread stack.
+const SALVAGE_NESTING: usize = 1024;
+
 fn walk_bucket<'a, E>(
     b: &Bucket<'a>,
     path: &mut Vec<&'a [u8]>,
@@ -172,7 +176,7 @@ fn walk_bucket<'a, E>(
     damaged: &mut Vec<Corruption>,
     visit: &mut impl FnMut(crate::WalkItem<'_, '_>) -> std::result::Result<(), E>,
 ) -> std::result::Result<(), E> {
-    if path.len() > crate::read::stats::MAX_BUCKET_NESTING {
+    if path.len() > SALVAGE_NESTING {
         damaged.push(Corruption::page(b.root_page(), "buckets nested too deep"));
         return Ok(());
     }

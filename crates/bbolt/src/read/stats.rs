@@ -7,7 +7,7 @@ use crate::read::db::Db;
 use crate::read::node::{Node, NodeKind, Pages};
 
 /// Deepest bucket nesting followed by recursive computations.
-pub const MAX_BUCKET_NESTING: usize = 2048;
+pub const MAX_BUCKET_NESTING: usize = 1 << 16;
 
 /// Go: `BucketStats`. Field meanings are Go's.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -62,7 +62,13 @@ impl BucketStats {
 struct StatsWalk<'a> {
     pages: Pages<'a>,
     seen: PageSet,
+    /// Recursion frames in use (nested buckets times tree levels), capped
+    /// so that a crafted file cannot overflow the stack.
+    frames: usize,
 }
+
+/// Most recursion frames a stats computation may use.
+const MAX_FRAMES: usize = 1024;
 
 impl<'a> StatsWalk<'a> {
     fn bucket(&mut self, b: &Bucket<'a>, nesting: usize) -> Result<BucketStats> {
@@ -101,6 +107,24 @@ impl<'a> StatsWalk<'a> {
         s: &mut BucketStats,
         sub: &mut BucketStats,
     ) -> Result<()> {
+        self.frames += 1;
+        let r = self.node_inner(node, depth, inline, nesting, s, sub);
+        self.frames -= 1;
+        r
+    }
+
+    fn node_inner(
+        &mut self,
+        node: Node<'a>,
+        depth: usize,
+        inline: bool,
+        nesting: usize,
+        s: &mut BucketStats,
+        sub: &mut BucketStats,
+    ) -> Result<()> {
+        if self.frames > MAX_FRAMES {
+            return Err(Corruption::page(node.id, "buckets and trees nested too deep to compute statistics").into());
+        }
         if depth >= MAX_TREE_DEPTH {
             return Err(Corruption::page(node.id, format!("B+tree deeper than {MAX_TREE_DEPTH} levels")).into());
         }
@@ -148,7 +172,7 @@ impl<'a> Bucket<'a> {
     /// Statistics of this bucket and everything below it. Go: `Bucket.Stats`.
     pub fn stats(&self) -> Result<BucketStats> {
         let pages = self.pages();
-        StatsWalk { pages, seen: PageSet::new(pages.page_limit()) }.bucket(self, 0)
+        StatsWalk { pages, seen: PageSet::new(pages.page_limit()), frames: 0 }.bucket(self, 0)
     }
 }
 
@@ -158,7 +182,7 @@ impl<D: AsRef<[u8]>> Db<D> {
     pub fn stats(&self, prefix: &[u8]) -> Result<(BucketStats, u64)> {
         let root = self.root();
         let pages = self.pages();
-        let mut walk = StatsWalk { pages, seen: PageSet::new(pages.page_limit()) };
+        let mut walk = StatsWalk { pages, seen: PageSet::new(pages.page_limit()), frames: 0 };
         let mut total = BucketStats::default();
         let mut count = 0;
         let mut c = root.cursor();
