@@ -167,6 +167,10 @@ pub struct ExportArgs {
     /// entries. The salvage report goes into the summary and the manifest.
     #[arg(long)]
     pub salvage: bool,
+    /// With --salvage: also leave out every key whose newest change may be
+    /// lost (listed as possibly stale), so that no key gets an older value.
+    #[arg(long, requires = "salvage")]
+    pub exclude_stale: bool,
 }
 
 /// Output formats of the etcd commands, as etcdctl's `-w`.

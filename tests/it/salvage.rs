@@ -68,11 +68,9 @@ fn every_command_ends_cleanly_on_the_corpus() {
     }
 }
 
-fn export_jsonl(db: &Path, out: &Path, salvage: bool) -> (Value, BTreeMap<String, String>) {
+fn export_jsonl(db: &Path, out: &Path, extra: &[&str]) -> (Value, BTreeMap<String, String>) {
     let mut args = vec![db.to_str().unwrap(), "-o", out.to_str().unwrap(), "--force", "--format", "jsonl"];
-    if salvage {
-        args.push("--salvage");
-    }
+    args.extend(extra);
     let mut full = vec!["export"];
     full.extend(args);
     ok(&boltsnap(&full), "export");
@@ -97,10 +95,10 @@ fn b64(s: &str) -> String {
 fn salvage_recovers_what_survives_and_announces_the_rest() {
     let (dir, _) = corpus();
     for src in ["two-databases", "custom-root"] {
-        let (_, good) = export_jsonl(&testdata(&format!("milvus-2.3.5/{src}.db")), &dir.join("good.jsonl"), false);
+        let (_, good) = export_jsonl(&testdata(&format!("milvus-2.3.5/{src}.db")), &dir.join("good.jsonl"), &[]);
         for damage in ["zero-leaf-mid", "zero-leaf-last", "cycle", "child-out-of-range", "header-flips", "newest-meta-bad"] {
             let f = dir.join(format!("{src}.{damage}.db"));
-            let (m, got) = export_jsonl(&f, &dir.join("salvaged.jsonl"), true);
+            let (m, got) = export_jsonl(&f, &dir.join("salvaged.jsonl"), &["--salvage"]);
             let report = &m["manifest"]["extra"]["salvage"];
             assert!(report.is_object(), "{src} {damage}: the manifest carries the salvage report");
             let stale: std::collections::HashSet<&str> = report["possibly_stale"].as_array().unwrap().iter().map(|k| k.as_str().unwrap()).collect();
@@ -115,6 +113,11 @@ fn salvage_recovers_what_survives_and_announces_the_rest() {
                     Some(gv) if gv == v => {}
                     _ => assert!(stale.contains(b64(k).as_str()), "{src} {damage}: key {} differs from the undamaged file and is not announced", b64(k)),
                 }
+            }
+            // Strict mode: possibly stale keys left out, every value exact.
+            let (_, strict) = export_jsonl(&f, &dir.join("strict.jsonl"), &["--salvage", "--exclude-stale"]);
+            for (k, v) in &strict {
+                assert_eq!(good.get(k), Some(v), "{src} {damage} --exclude-stale: key {} has another value than in the undamaged file", b64(k));
             }
         }
     }

@@ -50,7 +50,7 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
         let h = s.spawn(|| sha256_hex(whole.as_ref()));
         let v = match (&edb, salvaged.as_mut()) {
             (Some(db), _) => db.live(a.rev),
-            (None, Some(sv)) => sv.live(),
+            (None, Some(sv)) => sv.live_with(a.exclude_stale),
             (None, None) => Err(etcd_store::Error::InvalidArgument("nothing to read".into())),
         };
         (v, h.join())
@@ -152,8 +152,8 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
         if let Some(r) = &salvage_report {
             writeln!(
                 e,
-                "salvage: {} entries from the tree(s) (meta {:?}), {} from the page scan; {} damaged places; {} scan-only entries at or below the compact revision {} left out; {} revision gaps; {} keys possibly stale; {} conflicts",
-                r.entries_from_tree, r.metas_read, r.entries_from_scan, r.damaged.len(), r.left_out_below_compact.len(), r.compact_revision, r.revision_gaps.len(), r.possibly_stale_keys, r.conflicts.len()
+                "salvage: {} entries from the tree(s) (meta {:?}), {} from the page scan; {} damaged places; {} scan-only entries at or below the compact revision {} left out; {} revision gaps; {} keys possibly stale ({} of them left out); {} conflicts",
+                r.entries_from_tree, r.metas_read, r.entries_from_scan, r.damaged.len(), r.left_out_below_compact.len(), r.compact_revision, r.revision_gaps.len(), r.possibly_stale_keys, r.stale_left_out, r.conflicts.len()
             )?;
         }
         if !to_stdout {

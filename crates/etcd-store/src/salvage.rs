@@ -69,6 +69,8 @@ pub struct SalvageReport {
     pub possibly_stale_keys: u64,
     /// Those keys (the first 10,000), lossy UTF-8.
     pub possibly_stale: Vec<String>,
+    /// Possibly stale keys left out of the live view (`live_with(true)`).
+    pub stale_left_out: u64,
 }
 
 /// Most possibly-stale keys listed by name in a report.
@@ -210,6 +212,13 @@ impl<'a> Salvaged<'a> {
     /// remove), sorted by key. Counts keys whose newest entry is older than
     /// a revision gap into the report.
     pub fn live(&mut self) -> Result<LiveView<'a>> {
+        self.live_with(false)
+    }
+
+    /// [`live`](Self::live), optionally leaving out every possibly stale
+    /// key: then no key is given a value older than its newest one, at the
+    /// price of losing keys that were in fact unchanged.
+    pub fn live_with(&mut self, exclude_stale: bool) -> Result<LiveView<'a>> {
         let mut latest: BTreeMap<&'a [u8], (Revision, KeyValueRef<'a>, bool)> = BTreeMap::new();
         for r in self.entries.values() {
             let kv = KeyValueRef::decode(r.value).map_err(|e| crate::Error::BadKeyValue { rev: r.rev.rev, what: e.0 })?;
@@ -221,11 +230,16 @@ impl<'a> Salvaged<'a> {
         let mut deleted = 0;
         let mut stale = 0;
         let mut listed = Vec::new();
+        let mut left_out = 0;
         for (key, (rev, kv, tomb)) in latest {
             if rev.main < last_gap_end {
                 stale += 1;
                 if listed.len() < MAX_LISTED {
                     listed.push(String::from_utf8_lossy(key).into_owned());
+                }
+                if exclude_stale {
+                    left_out += u64::from(!tomb);
+                    continue;
                 }
             }
             if tomb {
@@ -236,6 +250,7 @@ impl<'a> Salvaged<'a> {
         }
         self.report.possibly_stale_keys = stale;
         self.report.possibly_stale = listed;
+        self.report.stale_left_out = left_out;
         let revision = self.entries.keys().next_back().map_or(1, |k| k.rev.main).max(self.report.compact_revision);
         Ok(LiveView {
             revision,
