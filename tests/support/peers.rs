@@ -74,9 +74,7 @@ pub enum EtcdVersion {
 
 /// Binaries of one etcd version.
 #[derive(Clone, Debug)]
-#[allow(dead_code)]
 pub struct EtcdBins {
-    pub version: EtcdVersion,
     pub etcd: PathBuf,
     pub etcdctl: PathBuf,
     /// `etcdutl` (3.5); 3.4 uses `etcdctl snapshot ...`.
@@ -97,7 +95,7 @@ pub fn etcd(v: EtcdVersion) -> Option<EtcdBins> {
             let etcd = PathBuf::from("/usr/bin/etcd");
             let etcdctl = PathBuf::from("/usr/bin/etcdctl");
             if etcd.exists() && etcdctl.exists() {
-                Some(EtcdBins { version: v, etcd, etcdctl, etcdutl: None })
+                Some(EtcdBins { etcd, etcdctl, etcdutl: None })
             } else {
                 missing("etcd 3.4 (Debian etcd-server, etcd-client)", "/usr/bin/etcd or /usr/bin/etcdctl not found")
             }
@@ -117,7 +115,6 @@ pub fn etcd(v: EtcdVersion) -> Option<EtcdBins> {
             });
             match r {
                 Ok(d) if d.join("etcdutl").exists() => Some(EtcdBins {
-                    version: v,
                     etcd: d.join("etcd"),
                     etcdctl: d.join("etcdctl"),
                     etcdutl: Some(d.join("etcdutl")),

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use bbolt::{BucketStats, Db, FreelistSource, PageType, WalkItem};
+use bbolt::{BucketStats, Db, PageType, WalkItem};
 use serde_json::json;
 
 use crate::args::{BoltCommand, ByteFormat, ParseFormat};
@@ -608,12 +608,4 @@ fn compact(src: &Path, dst: &Path, page_size: Option<u32>, fill: f64, no_freelis
     }
     w.flush()?;
     Ok(Outcome::Ok)
-}
-
-#[allow(dead_code)]
-fn source_name(s: &FreelistSource) -> &'static str {
-    match s {
-        FreelistSource::Persisted { .. } => "persisted",
-        FreelistSource::Scanned => "scanned",
-    }
 }

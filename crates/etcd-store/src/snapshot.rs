@@ -61,9 +61,3 @@ impl<D: AsRef<[u8]>> AsRef<[u8]> for DbBytes<D> {
         self.inner.as_ref().get(..self.len).unwrap_or_default()
     }
 }
-
-/// Appends the trailer to a db image.
-pub fn seal(db: &mut Vec<u8>) {
-    let d: [u8; 32] = Sha256::digest(&db[..]).into();
-    db.extend_from_slice(&d);
-}

@@ -1,8 +1,7 @@
 //! Raw views of single pages, for diagnostics (`bbolt page`, `pages`, `dump`).
 
-use crate::bytes::u64_at;
 use crate::error::{Corruption, OrCorrupt, Result};
-use crate::format::{Meta, PageHeader, PageId, PageType, PAGE_HEADER_SIZE};
+use crate::format::{Meta, PageHeader, PageId, PageType};
 use crate::read::bucket::Entry;
 use crate::read::node::{Node, NodeKind, Pages};
 
@@ -85,12 +84,4 @@ impl<'a> Page<'a> {
     pub fn meta(&self) -> Option<Meta> {
         Meta::parse(self.bytes(), self.pages.order)
     }
-
-    /// The u64 at a byte offset of the page.
-    pub fn u64_at(&self, off: usize) -> Option<u64> {
-        u64_at(self.bytes(), off, self.pages.order)
-    }
-
-    /// Size of the element array start (16).
-    pub const HEADER_SIZE: usize = PAGE_HEADER_SIZE;
 }
