@@ -77,6 +77,8 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
 fn status(path: &Path, w: WriteOut, detail: bool) -> Result<Outcome> {
     let db = open_etcd(path)?;
     let st = db.status().with_context(|| path.display().to_string())?;
+    // etcd 3.6's key count needs the whole live view: only for --detail.
+    let live_keys = if detail { db.live(0).with_context(|| path.display().to_string())?.keys.len() } else { 0 };
     let mut o = out::stdout();
     match w {
         WriteOut::Simple => writeln!(o, "{:x}, {}, {}, {}", st.hash, st.revision, st.total_keys, humanize_bytes(st.total_size))?,
@@ -86,7 +88,7 @@ fn status(path: &Path, w: WriteOut, detail: bool) -> Result<Outcome> {
                 let c = db.cluster().with_context(|| path.display().to_string())?;
                 let v = serde_json::json!({
                     "hash": st.hash, "revision": st.revision, "totalKey": st.total_keys, "totalSize": st.total_size,
-                    "liveKeys": st.live_keys, "compactRevision": db.compact_revision(),
+                    "liveKeys": live_keys, "compactRevision": db.compact_revision(),
                     "consistentIndex": m.consistent_index, "term": m.term,
                     "scheduledCompactRevision": m.scheduled_compact, "finishedCompactRevision": m.finished_compact,
                     "confState": m.conf_state, "storageVersion": m.storage_version,
@@ -124,7 +126,7 @@ fn status(path: &Path, w: WriteOut, detail: bool) -> Result<Outcome> {
     if detail && w != WriteOut::Json {
         let m = db.meta();
         let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
-        writeln!(o, "live keys:             {}", st.live_keys)?;
+        writeln!(o, "live keys:             {live_keys}")?;
         writeln!(o, "compact revision:      {}", db.compact_revision())?;
         writeln!(o, "consistent_index:      {}", opt(m.consistent_index.map(|v| v.to_string())))?;
         writeln!(o, "term:                  {}", opt(m.term.map(|v| v.to_string())))?;

@@ -39,10 +39,9 @@ pub struct Status {
     pub hash: u32,
     /// Main revision of the newest `key`-bucket entry (0 if none).
     pub revision: i64,
-    /// Entries of every bucket (etcd 3.4/3.5's count).
+    /// Entries of every bucket (etcd 3.4/3.5's count; etcd 3.6 counts live
+    /// keys instead: `EtcdDb::live(0)?.keys.len()`).
     pub total_keys: u64,
-    /// Live user keys (etcd 3.6's count).
-    pub live_keys: u64,
     /// High-water mark × page size, bytes.
     pub total_size: u64,
     /// meta `storageVersion` (3.6), or empty.
@@ -130,12 +129,10 @@ impl<D: AsRef<[u8]> + Sync> EtcdDb<D> {
             e = c.next()?;
         }
         let revision = self.last_revision()?.map_or(0, |r| r.rev.main);
-        let live_keys = self.live(0)?.keys.len() as u64;
         Ok(Status {
             hash: h,
             revision,
             total_keys: total,
-            live_keys,
             total_size: db.hwm() * u64::from(db.page_size()),
             version: self.meta().storage_version.clone().unwrap_or_default(),
         })

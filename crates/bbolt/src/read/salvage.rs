@@ -100,9 +100,6 @@ impl<'a> Bucket<'a> {
 pub struct ScannedLeaf<'a> {
     /// Where it is.
     pub page: PageId,
-    /// Whether it is reachable from the tree of the meta in use (false: a
-    /// free page, a stale copy, or a page the tree lost).
-    pub in_tree: bool,
     /// Its entries.
     pub entries: Vec<Entry<'a>>,
 }
@@ -122,7 +119,6 @@ impl<D: AsRef<[u8]>> Db<D> {
     pub fn scan_leaf_pages(&self) -> Vec<ScannedLeaf<'_>> {
         let pages = self.pages();
         let all = Pages { hwm: pages.file_pages(), ..pages };
-        let tree = crate::read::check::reachable_pages(pages, self.meta().root);
         let mut out = Vec::new();
         let mut id: PageId = 2;
         while id < all.file_pages() {
@@ -133,7 +129,7 @@ impl<D: AsRef<[u8]>> Db<D> {
                         if entries.is_empty() {
                             1
                         } else {
-                            out.push(ScannedLeaf { page: id, in_tree: tree.contains(id), entries });
+                            out.push(ScannedLeaf { page: id, entries });
                             1 + u64::from(h.overflow)
                         }
                     }
