@@ -52,3 +52,17 @@ pub fn open_etcd(path: &Path) -> Result<etcd_store::EtcdDb<Bytes>> {
     let bytes = map(path)?;
     etcd_store::EtcdDb::open(bytes).with_context(|| format!("{}: cannot open as an etcd db", path.display()))
 }
+
+/// The live keys of a damaged etcd db, read the salvage way (trees where
+/// sound, the other meta, a page scan), with the report of what may be
+/// missing or stale.
+pub fn salvaged_view<'a>(
+    bytes: &'a Bytes,
+    path: &Path,
+    exclude_stale: bool,
+) -> Result<(etcd_store::LiveView<'a>, etcd_store::salvage::SalvageReport)> {
+    let ctx = || format!("{}: salvage", path.display());
+    let mut s = etcd_store::salvage::salvage(bytes.as_ref()).with_context(ctx)?;
+    let view = s.live_with(exclude_stale).with_context(ctx)?;
+    Ok((view, s.report))
+}

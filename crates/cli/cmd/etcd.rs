@@ -168,9 +168,8 @@ fn kv_json(line: &mut Vec<u8>, k: &LiveKey<'_>, keys_only: bool) {
 fn ls(path: &Path, prefix: &[u8], rev: i64, keys_only: bool, w: WriteOut, salvage: bool) -> Result<Outcome> {
     if salvage {
         let bytes = crate::input::map(path)?;
-        let mut s = etcd_store::salvage::salvage(bytes.as_ref()).with_context(|| path.display().to_string())?;
-        let view = s.live().with_context(|| path.display().to_string())?;
-        eprintln!("salvage: {}", serde_json::to_string(&s.report)?);
+        let (view, report) = crate::input::salvaged_view(&bytes, path, false)?;
+        eprintln!("salvage: {}", serde_json::to_string(&report)?);
         return print_live(&view, prefix, keys_only, w);
     }
     let db = open_etcd(path)?;

@@ -35,7 +35,6 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
     if !to_stdout && !a.force && a.output.exists() {
         bail!("{}: already exists; use --force to replace it", a.output.display());
     }
-    let ctx = || a.db.display().to_string();
     // The manifest records the source's SHA-256: hash it on another core
     // while this one reads the keys.
     let whole = map(&a.db)?;
@@ -45,21 +44,18 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
     } else {
         Some(etcd_store::EtcdDb::open(whole.as_ref()).with_context(|| format!("{}: cannot open as an etcd db (a damaged file? try --salvage)", a.db.display()))?)
     };
-    let mut salvaged = if a.salvage { Some(etcd_store::salvage::salvage(whole.as_ref()).with_context(ctx)?) } else { None };
-    let (view, source_sha) = std::thread::scope(|s| {
+    let (read, source_sha) = std::thread::scope(|s| {
         let h = s.spawn(|| sha256_hex(whole.as_ref()));
-        let v = match (&edb, salvaged.as_mut()) {
-            (Some(db), _) => db.live(a.rev),
-            (None, Some(sv)) => sv.live_with(a.exclude_stale),
-            (None, None) => Err(etcd_store::Error::InvalidArgument("nothing to read".into())),
+        let r = match &edb {
+            Some(db) => db.live(a.rev).map(|v| (v, None)).with_context(|| format!("{}: cannot read as an etcd db (try --salvage)", a.db.display())),
+            None => crate::input::salvaged_view(&whole, &a.db, a.exclude_stale).map(|(v, r)| (v, Some(r))),
         };
-        (v, h.join())
+        (r, h.join())
     });
-    let salvage_report = salvaged.as_ref().map(|s| s.report.clone());
-    let view = view.with_context(|| format!("{}: cannot read as an etcd db{}", a.db.display(), if a.salvage { "" } else { " (try --salvage)" }))?;
+    let (view, salvage_report) = read?;
     let source_sha = source_sha.map_err(|_| anyhow::anyhow!("hashing {} failed", a.db.display()))?;
     let opts = ExportOptions { roots: a.roots.clone(), keep_session_id: a.keep_session_id, include_leased: a.include_leased };
-    let (kept, report) = select::select(&view, &opts).with_context(ctx)?;
+    let (kept, report) = select::select(&view, &opts).with_context(|| a.db.display().to_string())?;
     let manifest = Manifest {
         format_version: backup::FORMAT_VERSION,
         tool: format!("boltsnap {}", env!("CARGO_PKG_VERSION")),
@@ -235,9 +231,8 @@ fn records_of(path: &Path) -> Result<(Vec<Record>, i64)> {
 pub fn inspect(path: &Path, only_root: Option<&str>, salvage: bool, json_out: bool) -> Result<Outcome> {
     let loaded = if salvage {
         let bytes = map(path)?;
-        let mut s = etcd_store::salvage::salvage(bytes.as_ref()).with_context(|| path.display().to_string())?;
-        let v = s.live().with_context(|| path.display().to_string())?;
-        eprintln!("salvage: {}", serde_json::to_string(&s.report)?);
+        let (v, report) = crate::input::salvaged_view(&bytes, path, false)?;
+        eprintln!("salvage: {}", serde_json::to_string(&report)?);
         let recs: Vec<Record> = v.keys.iter().map(Record::from_live).collect();
         (recs, v.revision, "etcd db (salvaged)")
     } else {
