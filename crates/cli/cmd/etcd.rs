@@ -4,7 +4,6 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use base64::Engine;
 use etcd_store::{HashRules, LiveKey};
 
 use crate::args::{EtcdCommand, HashRulesArg, WriteOut};
@@ -148,23 +147,6 @@ fn status(path: &Path, w: WriteOut, detail: bool) -> Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
-/// One kv in `etcdctl get -w json`'s shape (zero fields omitted).
-fn kv_json(line: &mut Vec<u8>, k: &LiveKey<'_>, keys_only: bool) {
-    let b64 = base64::engine::general_purpose::STANDARD;
-    line.extend_from_slice(b"{\"key\":\"");
-    line.extend_from_slice(b64.encode(k.kv.key).as_bytes());
-    line.extend_from_slice(format!("\",\"create_revision\":{},\"mod_revision\":{},\"version\":{}", k.kv.create_revision, k.kv.mod_revision, k.kv.version).as_bytes());
-    if !k.kv.value.is_empty() && !keys_only {
-        line.extend_from_slice(b",\"value\":\"");
-        line.extend_from_slice(b64.encode(k.kv.value).as_bytes());
-        line.push(b'"');
-    }
-    if k.kv.lease != 0 {
-        line.extend_from_slice(format!(",\"lease\":{}", k.kv.lease).as_bytes());
-    }
-    line.push(b'}');
-}
-
 fn ls(path: &Path, prefix: &[u8], rev: i64, keys_only: bool, w: WriteOut, salvage: bool) -> Result<Outcome> {
     if salvage {
         let bytes = crate::input::map(path)?;
@@ -188,7 +170,7 @@ fn print_live(view: &etcd_store::LiveView<'_>, prefix: &[u8], keys_only: bool, w
                 if i > 0 {
                     buf.push(b',');
                 }
-                kv_json(&mut buf, k, keys_only);
+                k.kv.write_etcdctl_json(!keys_only, &mut buf);
                 if buf.len() > 1 << 20 {
                     o.write_all(&buf)?;
                     buf.clear();
@@ -227,7 +209,7 @@ fn get(path: &Path, key: &[u8], rev: i64, w: WriteOut) -> Result<Outcome> {
     };
     if w == WriteOut::Json {
         let mut buf = format!("{{\"header\":{{\"revision\":{}}},\"kvs\":[", view.revision).into_bytes();
-        kv_json(&mut buf, k, false);
+        k.kv.write_etcdctl_json(true, &mut buf);
         buf.extend_from_slice(b"],\"count\":1}\n");
         o.write_all(&buf)?;
     } else {
@@ -245,6 +227,7 @@ fn history(path: &Path, key: &[u8], w: WriteOut) -> Result<Outcome> {
     let h = db.history(key).with_context(|| path.display().to_string())?;
     let mut o = out::stdout();
     if w == WriteOut::Json {
+        use base64::Engine;
         let b64 = base64::engine::general_purpose::STANDARD;
         let rows: Vec<_> = h
             .iter()

@@ -135,6 +135,33 @@ impl<'a> KeyValueRef<'a> {
         Ok(KeyValueRef::decode(buf)?.key)
     }
 
+    /// Appends this KeyValue as `etcdctl get -w json` prints an entry of
+    /// `kvs`: base64 key and value, decimal revisions, zero fields (an
+    /// empty value, lease 0) left out; `with_value` false drops the value
+    /// (`--keys-only`).
+    pub fn write_etcdctl_json(&self, with_value: bool, out: &mut Vec<u8>) {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        out.extend_from_slice(b"{\"key\":\"");
+        out.extend_from_slice(b64.encode(self.key).as_bytes());
+        out.extend_from_slice(
+            format!(
+                "\",\"create_revision\":{},\"mod_revision\":{},\"version\":{}",
+                self.create_revision, self.mod_revision, self.version
+            )
+            .as_bytes(),
+        );
+        if with_value && !self.value.is_empty() {
+            out.extend_from_slice(b",\"value\":\"");
+            out.extend_from_slice(b64.encode(self.value).as_bytes());
+            out.push(b'"');
+        }
+        if self.lease != 0 {
+            out.extend_from_slice(format!(",\"lease\":{}", self.lease).as_bytes());
+        }
+        out.push(b'}');
+    }
+
     /// An owned copy.
     pub fn to_owned(&self) -> KeyValue {
         KeyValue {

@@ -60,7 +60,8 @@ pub struct Gateway {
 }
 
 fn b64(b: &[u8]) -> String {
-    crate::backup::write::b64(b)
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(b)
 }
 
 fn unb64(s: &str) -> Result<Vec<u8>> {
@@ -374,4 +375,17 @@ pub fn restore(
         }
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64_both_ways() {
+        for (raw, enc) in [(&b""[..], ""), (b"a", "YQ=="), (b"ab", "YWI="), (b"abc", "YWJj"), (b"11", "MTE=")] {
+            assert_eq!(super::b64(raw), enc);
+            assert_eq!(super::unb64(enc).unwrap(), raw);
+        }
+        assert_eq!(super::prefix_end(b"a/"), b"a0");
+        assert_eq!(super::prefix_end(b"a\xff"), b"b");
+    }
 }

@@ -19,7 +19,7 @@
 //! it to the file. See `docs/backup-format.md` for the version history.
 
 mod read;
-pub(crate) mod write;
+mod write;
 
 pub use read::{verify, BackupReader, VerifyReport};
 pub use write::{write_jsonl, BackupWriter};

@@ -119,38 +119,21 @@ pub fn write_jsonl<'r, W: Write>(mut out: W, manifest: &Manifest, records: impl 
     let m = serde_json::json!({ "manifest": manifest });
     serde_json::to_writer(&mut out, &m).map_err(|e| Error::InvalidArgument(e.to_string()))?;
     out.write_all(b"\n")?;
-    let mut line = String::new();
+    let mut line = Vec::new();
     for r in records {
         line.clear();
-        line.push_str("{\"key\":\"");
-        line.push_str(&b64(&r.key));
-        line.push_str(&format!("\",\"create_revision\":{},\"mod_revision\":{},\"version\":{}", r.create_revision, r.mod_revision, r.version));
-        if !r.value.is_empty() {
-            line.push_str(",\"value\":\"");
-            line.push_str(&b64(&r.value));
-            line.push('"');
-        }
-        line.push_str("}\n");
-        out.write_all(line.as_bytes())?;
+        let kv = etcd_store::KeyValueRef {
+            key: &r.key,
+            create_revision: r.create_revision,
+            mod_revision: r.mod_revision,
+            version: r.version,
+            value: &r.value,
+            lease: 0,
+        };
+        kv.write_etcdctl_json(true, &mut line);
+        line.push(b'\n');
+        out.write_all(&line)?;
     }
     out.flush()?;
     Ok(out)
-}
-
-/// Standard base64 with padding.
-pub(crate) fn b64(b: &[u8]) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(b)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn base64() {
-        assert_eq!(super::b64(b""), "");
-        assert_eq!(super::b64(b"a"), "YQ==");
-        assert_eq!(super::b64(b"ab"), "YWI=");
-        assert_eq!(super::b64(b"abc"), "YWJj");
-        assert_eq!(super::b64(b"11"), "MTE=");
-    }
 }
