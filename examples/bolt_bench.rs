@@ -6,36 +6,12 @@
 //! cargo run --release --example bolt_bench -- scan|scan-no-touch|check FILE
 //! ```
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
-/// Counts heap bytes in use and their peak (reported as `heap_peak_bytes`).
-struct Counting;
-static NOW: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        let n = NOW.fetch_add(l.size(), Relaxed) + l.size();
-        PEAK.fetch_max(n, Relaxed);
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        NOW.fetch_sub(l.size(), Relaxed);
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        if new > l.size() {
-            let n = NOW.fetch_add(new - l.size(), Relaxed) + new - l.size();
-            PEAK.fetch_max(n, Relaxed);
-        } else {
-            NOW.fetch_sub(l.size() - new, Relaxed);
-        }
-        unsafe { System.realloc(p, l, new) }
-    }
-}
+#[path = "../tests/support/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::{Counting, PEAK};
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
