@@ -107,24 +107,12 @@ impl<'a> StatsWalk<'a> {
         s: &mut BucketStats,
         sub: &mut BucketStats,
     ) -> Result<()> {
-        self.frames += 1;
-        let r = self.node_inner(node, depth, inline, nesting, s, sub);
-        self.frames -= 1;
-        r
-    }
-
-    fn node_inner(
-        &mut self,
-        node: Node<'a>,
-        depth: usize,
-        inline: bool,
-        nesting: usize,
-        s: &mut BucketStats,
-        sub: &mut BucketStats,
-    ) -> Result<()> {
-        if self.frames > MAX_FRAMES {
+        // Any error ends the whole computation, so the count only needs
+        // to be right on the way out of successful calls.
+        if self.frames >= MAX_FRAMES {
             return Err(Corruption::page(node.id, "buckets and trees nested too deep to compute statistics").into());
         }
+        self.frames += 1;
         if depth >= MAX_TREE_DEPTH {
             return Err(Corruption::page(node.id, format!("B+tree deeper than {MAX_TREE_DEPTH} levels")).into());
         }
@@ -164,6 +152,7 @@ impl<'a> StatsWalk<'a> {
             }
         }
         s.depth = s.depth.max(depth as u64 + 1);
+        self.frames -= 1;
         Ok(())
     }
 }

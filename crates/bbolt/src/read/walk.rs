@@ -1,7 +1,6 @@
 //! Depth-first traversal of every bucket and pair, in key order.
 
 use crate::error::{Corruption, Error};
-use crate::format::PageId;
 use crate::read::bitset::PageSet;
 use crate::read::bucket::{Bucket, Cursor};
 use crate::read::db::Db;
@@ -39,15 +38,13 @@ impl<D: AsRef<[u8]>> Db<D> {
         let pages = self.pages();
         let mut roots = PageSet::new(pages.page_limit());
         roots.insert(self.meta().root);
-        let mut stack: Vec<Cursor<'_>> = vec![self.root().cursor()];
-        let mut started = vec![false];
+        // A cursor per open bucket, and whether it has started.
+        let mut stack: Vec<(Cursor<'_>, bool)> = vec![(self.root().cursor(), false)];
         let mut path: Vec<&[u8]> = Vec::new();
-        while let Some(top) = stack.last_mut() {
-            let first = !std::mem::replace(started.last_mut().ok_or_else(|| corrupt(0))?, true);
-            let entry = if first { top.first()? } else { top.next()? };
+        while let Some((top, started)) = stack.last_mut() {
+            let entry = if std::mem::replace(started, true) { top.next()? } else { top.first()? };
             let Some(entry) = entry else {
                 stack.pop();
-                started.pop();
                 path.pop();
                 continue;
             };
@@ -73,13 +70,8 @@ impl<D: AsRef<[u8]>> Db<D> {
             }
             path.push(entry.key);
             visit(WalkItem::Bucket { path: &path, sequence: child.sequence(), inline: child.is_inline() })?;
-            stack.push(child.cursor());
-            started.push(false);
+            stack.push((child.cursor(), false));
         }
         Ok(())
     }
-}
-
-fn corrupt(p: PageId) -> Error {
-    Corruption::page(p, "walk state").into()
 }
