@@ -75,9 +75,6 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
         extra: salvage_report.iter().map(|r| ("salvage".to_string(), r.to_json())).collect(),
     };
     let pb = progress(kept.len() as u64, "exporting");
-    if !to_stdout && !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        pb.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
     let write_all = |w: &mut dyn Write| -> Result<()> {
         match a.format {
             BackupFormat::Bsnap => {
@@ -208,10 +205,7 @@ fn is_backup(path: &Path) -> Result<bool> {
 
 fn load(path: &Path) -> Result<Source> {
     if is_backup(path)? {
-        let f = File::open(path)?;
-        let r = BackupReader::open(std::io::BufReader::new(f)).with_context(|| path.display().to_string())?;
-        let m = r.manifest().clone();
-        let recs: Vec<Record> = r.records()?.collect::<Result<_, _>>().with_context(|| path.display().to_string())?;
+        let (m, recs) = read_backup(path)?;
         Ok(Source::Backup(Box::new(m), recs))
     } else {
         Ok(Source::Db(Box::new(open_etcd(path)?)))
