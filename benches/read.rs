@@ -8,8 +8,9 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 fn input() -> Vec<u8> {
-    let path = std::env::var("BOLTSNAP_BENCH_DB")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/bolt/etcd-small.db").to_string());
+    let path = std::env::var("BOLTSNAP_BENCH_DB").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/bolt/etcd-small.db").to_string()
+    });
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
@@ -42,7 +43,12 @@ fn bench(c: &mut Criterion) {
             keys.push(x.key.to_vec());
             e = cur.next().unwrap();
         }
-        b.iter(|| keys.iter().step_by(97).filter(|k| key.get(k).unwrap().is_some()).count())
+        b.iter(|| {
+            keys.iter()
+                .step_by(97)
+                .filter(|k| key.get(k).unwrap().is_some())
+                .count()
+        })
     });
     g.finish();
 }

@@ -6,9 +6,13 @@
 //! ```
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let path = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/milvus-2.3.5/small.db").into());
+    let path = std::env::args().nth(1).unwrap_or_else(|| {
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/testdata/milvus-2.3.5/small.db"
+        )
+        .into()
+    });
     let bytes = std::fs::read(path)?; // or a memory map
     let db = bbolt::Db::open(bytes)?;
     let key = db.bucket(&[b"key"])?;

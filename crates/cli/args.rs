@@ -15,7 +15,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// read-back differs); 2 usage error or unusable input, with a message
 /// naming the file.
 #[derive(Parser, Debug)]
-#[command(name = "boltsnap", version, about, long_about, propagate_version = true)]
+#[command(
+    name = "boltsnap",
+    version,
+    about,
+    long_about,
+    propagate_version = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

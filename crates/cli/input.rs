@@ -25,32 +25,38 @@ impl AsRef<[u8]> for Bytes {
 /// file is never blocked; the file is never opened for writing.
 pub fn map(path: &Path) -> Result<Bytes> {
     let file = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
-    let meta = file.metadata().with_context(|| format!("{}: cannot stat", path.display()))?;
+    let meta = file
+        .metadata()
+        .with_context(|| format!("{}: cannot stat", path.display()))?;
     if meta.is_dir() {
         anyhow::bail!("{}: is a directory, expected a bbolt file", path.display());
     }
     if meta.len() == 0 || !meta.is_file() {
-        let buf = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+        let buf =
+            std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
         return Ok(Bytes::Buf(buf));
     }
     // SAFETY: the map is read-only. Another process truncating the file
     // while we read it could fault; that is the documented limit of reading
     // a file that is being written (copy the file first to be safe).
     #[allow(unsafe_code)]
-    let map = unsafe { memmap2::Mmap::map(&file) }.with_context(|| format!("{}: cannot map", path.display()))?;
+    let map = unsafe { memmap2::Mmap::map(&file) }
+        .with_context(|| format!("{}: cannot map", path.display()))?;
     Ok(Bytes::Map(map))
 }
 
 /// Opens a bbolt database read-only, naming the file in any error.
 pub fn open_db(path: &Path) -> Result<bbolt::Db<Bytes>> {
     let bytes = map(path)?;
-    bbolt::Db::open(bytes).with_context(|| format!("{}: cannot open as a bbolt database", path.display()))
+    bbolt::Db::open(bytes)
+        .with_context(|| format!("{}: cannot open as a bbolt database", path.display()))
 }
 
 /// Opens an etcd db or snapshot file read-only, naming the file in any error.
 pub fn open_etcd(path: &Path) -> Result<etcd_store::EtcdDb<Bytes>> {
     let bytes = map(path)?;
-    etcd_store::EtcdDb::open(bytes).with_context(|| format!("{}: cannot open as an etcd db", path.display()))
+    etcd_store::EtcdDb::open(bytes)
+        .with_context(|| format!("{}: cannot open as an etcd db", path.display()))
 }
 
 /// The live keys of a damaged etcd db, read the salvage way (trees where

@@ -62,7 +62,10 @@ pub fn go_quote(b: &[u8]) -> String {
             Ok(v) => (v, None),
             Err(e) => {
                 let (v, _) = rest.split_at(e.valid_up_to());
-                (std::str::from_utf8(v).unwrap_or_default(), rest.get(e.valid_up_to()).copied())
+                (
+                    std::str::from_utf8(v).unwrap_or_default(),
+                    rest.get(e.valid_up_to()).copied(),
+                )
             }
         };
         for c in valid.chars() {
@@ -107,7 +110,9 @@ pub fn format_bytes(b: &[u8], mode: ByteFormat) -> Vec<u8> {
         ByteFormat::Auto | ByteFormat::Hex => hex(b).into_bytes(),
         ByteFormat::AsciiEncoded => go_quote(b).into_bytes(),
         ByteFormat::Bytes => b.to_vec(),
-        ByteFormat::Redacted => format!("<redacted len:{} sha256:{}>", b.len(), sha256_hex(b)).into_bytes(),
+        ByteFormat::Redacted => {
+            format!("<redacted len:{} sha256:{}>", b.len(), sha256_hex(b)).into_bytes()
+        }
     }
 }
 
@@ -155,7 +160,10 @@ mod tests {
 
     #[test]
     fn auto_prints_text_or_hex() {
-        assert_eq!(format_bytes(b"by-dev/meta", ByteFormat::Auto), b"by-dev/meta");
+        assert_eq!(
+            format_bytes(b"by-dev/meta", ByteFormat::Auto),
+            b"by-dev/meta"
+        );
         assert_eq!(format_bytes(b"a\tb", ByteFormat::Auto), b"610962");
         assert_eq!(format_bytes(b"", ByteFormat::Auto), b"");
         assert_eq!(

@@ -23,15 +23,31 @@ fn goldens() -> Vec<Golden> {
             let stem = file.split('.').next().unwrap();
             let words: Vec<String> = cols[1]
                 .split(' ')
-                .map(|w| if w == "FIXTURE" { format!("testdata/bolt/{stem}.db") } else { w.to_string() })
+                .map(|w| {
+                    if w == "FIXTURE" {
+                        format!("testdata/bolt/{stem}.db")
+                    } else {
+                        w.to_string()
+                    }
+                })
                 .collect();
             // Map the Go tool's command to ours.
             let args: Vec<String> = match (words[0].as_str(), words[1].as_str()) {
-                ("gobolt", "walk") => ["bolt", "walk", "--json"].iter().map(|s| s.to_string()).chain(words[2..].iter().cloned()).collect(),
-                ("gobolt", "check") | ("bolt", _) => std::iter::once("bolt".to_string()).chain(words[1..].iter().cloned()).collect(),
+                ("gobolt", "walk") => ["bolt", "walk", "--json"]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .chain(words[2..].iter().cloned())
+                    .collect(),
+                ("gobolt", "check") | ("bolt", _) => std::iter::once("bolt".to_string())
+                    .chain(words[1..].iter().cloned())
+                    .collect(),
                 other => panic!("unknown golden command {other:?}"),
             };
-            Golden { file, args, code: cols[2].parse().unwrap() }
+            Golden {
+                file,
+                args,
+                code: cols[2].parse().unwrap(),
+            }
         })
         .collect()
 }
@@ -45,7 +61,13 @@ fn outputs_equal_go_goldens() {
         let args: Vec<String> = g
             .args
             .iter()
-            .map(|a| if a.starts_with("testdata/") { crate::root().join(a).display().to_string() } else { a.clone() })
+            .map(|a| {
+                if a.starts_with("testdata/") {
+                    crate::root().join(a).display().to_string()
+                } else {
+                    a.clone()
+                }
+            })
             .collect();
         let out = boltsnap(&args);
         let want = std::fs::read(testdata(&format!("bolt/golden/{}", g.file))).unwrap();
@@ -62,7 +84,13 @@ fn outputs_equal_go_goldens() {
             ));
         }
     }
-    assert!(failures.is_empty(), "{} of {} goldens differ:\n{}", failures.len(), gs.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} goldens differ:\n{}",
+        failures.len(),
+        gs.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -70,7 +98,11 @@ fn get_and_keys_on_nested_buckets() {
     let db = testdata("bolt/nested.db");
     let d = db.to_str().unwrap();
     let out = boltsnap(["bolt", "keys", d, "a"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!out.stdout.is_empty());
     // A key that is not there: exit 1 with Go's message.
     let out = boltsnap(["bolt", "get", d, "a", "no-such-key"]);

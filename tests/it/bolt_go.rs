@@ -16,10 +16,24 @@ fn walk_equals_go_walk_live() {
         return;
     }
     for db in all_dbs() {
-        let (code, go, err) = run_gobolt(&[ "walk".as_ref(), db.as_os_str()]).unwrap();
+        let (code, go, err) = run_gobolt(&["walk".as_ref(), db.as_os_str()]).unwrap();
         assert_eq!(code, 0, "gobolt walk {}: {err}", db.display());
-        let ours = ok(&boltsnap(["bolt".as_ref(), "walk".as_ref(), "--json".as_ref(), db.as_os_str()]), "walk");
-        assert!(ours == go, "{}: walk differs from Go's ({} vs {} bytes)", db.display(), ours.len(), go.len());
+        let ours = ok(
+            &boltsnap([
+                "bolt".as_ref(),
+                "walk".as_ref(),
+                "--json".as_ref(),
+                db.as_os_str(),
+            ]),
+            "walk",
+        );
+        assert!(
+            ours == go,
+            "{}: walk differs from Go's ({} vs {} bytes)",
+            db.display(),
+            ours.len(),
+            go.len()
+        );
     }
 }
 
@@ -32,7 +46,12 @@ fn check_agrees_with_go_live() {
         let (code, go, _) = run_gobolt(&["check".as_ref(), db.as_os_str()]).unwrap();
         let out = boltsnap(["bolt".as_ref(), "check".as_ref(), db.as_os_str()]);
         assert_eq!(out.status.code(), Some(code), "{}", db.display());
-        assert_eq!(String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&go), "{}", db.display());
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&go),
+            "{}",
+            db.display()
+        );
     }
 }
 
@@ -68,16 +87,36 @@ fn big_freelist_escape_form() {
     let db = bbolt::Db::open(std::fs::read(&f).unwrap()).unwrap();
     let fl = db.freelist().unwrap();
     assert!(
-        matches!(fl.source, bbolt::FreelistSource::Persisted { escaped_count: true, .. }),
+        matches!(
+            fl.source,
+            bbolt::FreelistSource::Persisted {
+                escaped_count: true,
+                ..
+            }
+        ),
         "{:?}",
         fl.source
     );
     assert!(fl.len() > 65535, "{}", fl.len());
     assert!(db.check().is_ok(), "{:?}", db.check().findings.first());
     let (_, go, _) = run_gobolt(&["walk".as_ref(), f.as_os_str()]).unwrap();
-    let ours = ok(&boltsnap(["bolt".as_ref(), "walk".as_ref(), "--json".as_ref(), f.as_os_str()]), "walk");
-    assert!(ours == go, "walk of the big-freelist file differs from Go's");
+    let ours = ok(
+        &boltsnap([
+            "bolt".as_ref(),
+            "walk".as_ref(),
+            "--json".as_ref(),
+            f.as_os_str(),
+        ]),
+        "walk",
+    );
+    assert!(
+        ours == go,
+        "walk of the big-freelist file differs from Go's"
+    );
     let (code, go, _) = run_gobolt(&["check".as_ref(), f.as_os_str()]).unwrap();
-    assert_eq!((code, String::from_utf8_lossy(&go).trim().to_string()), (0, "OK".to_string()));
+    assert_eq!(
+        (code, String::from_utf8_lossy(&go).trim().to_string()),
+        (0, "OK".to_string())
+    );
     let _ = std::fs::remove_dir_all(dir);
 }

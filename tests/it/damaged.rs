@@ -32,7 +32,12 @@ fn variants() -> Vec<(&'static str, Vec<u8>)> {
             .collect(),
     ));
     // Zero each of the first tree pages, one at a time.
-    for (name, p) in [("zero-2", 2usize), ("zero-5", 5), ("zero-10", 10), ("zero-17", 17)] {
+    for (name, p) in [
+        ("zero-2", 2usize),
+        ("zero-5", 5),
+        ("zero-10", 10),
+        ("zero-17", 17),
+    ] {
         let mut b = good.clone();
         b[p * P..(p + 1) * P].fill(0);
         v.push((name, b));
@@ -59,9 +64,26 @@ fn commands(db: &Path) -> Vec<Vec<String>> {
         v.push(vec!["bolt".into(), c.into(), "--json".into(), d.clone()]);
     }
     v.push(vec!["bolt".into(), "keys".into(), d.clone(), "key".into()]);
-    v.push(vec!["bolt".into(), "get".into(), d.clone(), "meta".into(), "consistent_index".into()]);
-    v.push(vec!["bolt".into(), "page".into(), "--all".into(), d.clone()]);
-    v.push(vec!["bolt".into(), "dump".into(), d.clone(), "0".into(), "3".into()]);
+    v.push(vec![
+        "bolt".into(),
+        "get".into(),
+        d.clone(),
+        "meta".into(),
+        "consistent_index".into(),
+    ]);
+    v.push(vec![
+        "bolt".into(),
+        "page".into(),
+        "--all".into(),
+        d.clone(),
+    ]);
+    v.push(vec![
+        "bolt".into(),
+        "dump".into(),
+        d.clone(),
+        "0".into(),
+        "3".into(),
+    ]);
     v
 }
 
@@ -77,21 +99,44 @@ fn damaged_files_end_cleanly() {
             let took = t.elapsed();
             let code = out.status.code();
             let stderr = String::from_utf8_lossy(&out.stderr);
-            assert!(matches!(code, Some(0..=2)), "{name}: {args:?} exit {code:?} (panic?)\n{stderr}");
-            assert!(!stderr.contains("panicked"), "{name}: {args:?} panicked:\n{stderr}");
+            assert!(
+                matches!(code, Some(0..=2)),
+                "{name}: {args:?} exit {code:?} (panic?)\n{stderr}"
+            );
+            assert!(
+                !stderr.contains("panicked"),
+                "{name}: {args:?} panicked:\n{stderr}"
+            );
             if code == Some(2) {
                 assert!(
                     stderr.contains(&format!("{name}.db")),
                     "{name}: {args:?}: the error must name the file:\n{stderr}"
                 );
             }
-            assert!(took < Duration::from_secs(20), "{name}: {args:?} took {took:?}");
+            assert!(
+                took < Duration::from_secs(20),
+                "{name}: {args:?} took {took:?}"
+            );
         }
     }
     // A few exact expectations.
-    let check = |name: &str| boltsnap(["bolt", "check", dir.join(format!("{name}.db")).to_str().unwrap()]);
-    assert_eq!(check("meta0-bad").status.code(), Some(1), "a bad meta is a finding");
-    assert_eq!(check("both-metas-bad").status.code(), Some(2), "no valid meta: unusable input");
+    let check = |name: &str| {
+        boltsnap([
+            "bolt",
+            "check",
+            dir.join(format!("{name}.db")).to_str().unwrap(),
+        ])
+    };
+    assert_eq!(
+        check("meta0-bad").status.code(),
+        Some(1),
+        "a bad meta is a finding"
+    );
+    assert_eq!(
+        check("both-metas-bad").status.code(),
+        Some(2),
+        "no valid meta: unusable input"
+    );
     assert_eq!(check("empty").status.code(), Some(2));
     let out = check("zero-17"); // the root bucket page
     assert_eq!(out.status.code(), Some(1));

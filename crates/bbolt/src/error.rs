@@ -26,7 +26,9 @@ pub enum Error {
         meta1: MetaError,
     },
     /// The file is shorter than two pages of its own page size.
-    #[error("file too small: {len} bytes, a bbolt file needs at least 2 pages of {page_size} bytes")]
+    #[error(
+        "file too small: {len} bytes, a bbolt file needs at least 2 pages of {page_size} bytes"
+    )]
     TooSmall {
         /// File length in bytes.
         len: u64,
@@ -106,9 +108,12 @@ pub struct Corruption {
 
 impl Corruption {
     pub(crate) fn page(page: PageId, what: impl Into<String>) -> Self {
-        Corruption { page: Some(page), offset: None, what: what.into() }
+        Corruption {
+            page: Some(page),
+            offset: None,
+            what: what.into(),
+        }
     }
-
 }
 
 impl fmt::Display for Corruption {

@@ -1,6 +1,12 @@
 //! The Builder streams: its heap does not grow with the file. Measured with
 //! a counting allocator (its own test binary, since the allocator is global).
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::io::{Seek, SeekFrom, Write};
 use std::sync::atomic::Ordering::Relaxed;
@@ -72,5 +78,8 @@ fn builder_heap_does_not_grow_with_the_file() {
     eprintln!("peak heap: {small} bytes for a {small_file}-byte file, {big} bytes for a {big_file}-byte file");
     // Bounded by the output buffer (1 MiB) and a few nodes per level.
     assert!(big < 4 << 20, "peak heap {big} bytes");
-    assert!(big <= small + (64 << 10), "heap grew with the file: {small} -> {big}");
+    assert!(
+        big <= small + (64 << 10),
+        "heap grew with the file: {small} -> {big}"
+    );
 }

@@ -16,24 +16,46 @@ pub fn run(c: BoltCommand) -> Result<Outcome> {
     match c {
         BoltCommand::Info { db, json } => info(&db.path, json.json),
         BoltCommand::Buckets { db, json } => buckets(&db.path, json.json),
-        BoltCommand::Keys { db, buckets, format, parse_format, json } => {
-            keys(&db.path, &buckets, format, parse_format, json.json)
-        }
-        BoltCommand::Get { db, path_and_key, format, parse_format, json } => {
-            get(&db.path, &path_and_key, format, parse_format, json.json)
-        }
+        BoltCommand::Keys {
+            db,
+            buckets,
+            format,
+            parse_format,
+            json,
+        } => keys(&db.path, &buckets, format, parse_format, json.json),
+        BoltCommand::Get {
+            db,
+            path_and_key,
+            format,
+            parse_format,
+            json,
+        } => get(&db.path, &path_and_key, format, parse_format, json.json),
         BoltCommand::Stats { db, prefix, json } => stats(&db.path, &prefix, json.json),
         BoltCommand::Pages { db, json } => pages(&db.path, json.json),
-        BoltCommand::Page { db, page_ids, all, format_value, json } => {
-            page(&db.path, &page_ids, all, format_value, json.json)
-        }
+        BoltCommand::Page {
+            db,
+            page_ids,
+            all,
+            format_value,
+            json,
+        } => page(&db.path, &page_ids, all, format_value, json.json),
         BoltCommand::Check { db, json } => check(&db.path, json.json),
         BoltCommand::Dump { db, page_ids, json } => dump(&db.path, &page_ids, json.json),
         BoltCommand::Walk { db, json, salvage } => walk(&db.path, json.json, salvage),
-        BoltCommand::Surgery(crate::args::SurgeryCommand::RevertMeta { path, output, force }) => revert_meta(&path, &output, force),
-        BoltCommand::Compact { src, dst, page_size, fill, no_freelist, force, json } => {
-            compact(&src, &dst, page_size, fill, no_freelist, force, json.json)
-        }
+        BoltCommand::Surgery(crate::args::SurgeryCommand::RevertMeta {
+            path,
+            output,
+            force,
+        }) => revert_meta(&path, &output, force),
+        BoltCommand::Compact {
+            src,
+            dst,
+            page_size,
+            fill,
+            no_freelist,
+            force,
+            json,
+        } => compact(&src, &dst, page_size, fill, no_freelist, force, json.json),
     }
 }
 
@@ -112,7 +134,13 @@ fn parse_path(args: &[String], f: ParseFormat) -> Result<Vec<Vec<u8>>> {
     args.iter().map(|a| parse_arg(a, f)).collect()
 }
 
-fn keys(path: &Path, bucket: &[String], format: ByteFormat, pf: ParseFormat, json: bool) -> Result<Outcome> {
+fn keys(
+    path: &Path,
+    bucket: &[String],
+    format: ByteFormat,
+    pf: ParseFormat,
+    json: bool,
+) -> Result<Outcome> {
     let db = open_db(path)?;
     let names = parse_path(bucket, pf)?;
     let b = db.bucket(&names).with_context(ctx(path))?;
@@ -125,7 +153,11 @@ fn keys(path: &Path, bucket: &[String], format: ByteFormat, pf: ParseFormat, jso
         if json {
             line.extend_from_slice(b"{\"key\":\"");
             push_hex(&mut line, entry.key);
-            line.extend_from_slice(if entry.is_bucket() { b"\",\"bucket\":true}\n" } else { b"\",\"bucket\":false}\n" });
+            line.extend_from_slice(if entry.is_bucket() {
+                b"\",\"bucket\":true}\n"
+            } else {
+                b"\",\"bucket\":false}\n"
+            });
         } else {
             line.extend_from_slice(&format_bytes(entry.key, format));
             line.push(b'\n');
@@ -137,7 +169,13 @@ fn keys(path: &Path, bucket: &[String], format: ByteFormat, pf: ParseFormat, jso
     Ok(Outcome::Ok)
 }
 
-fn get(path: &Path, args: &[String], format: ByteFormat, pf: ParseFormat, json: bool) -> Result<Outcome> {
+fn get(
+    path: &Path,
+    args: &[String],
+    format: ByteFormat,
+    pf: ParseFormat,
+    json: bool,
+) -> Result<Outcome> {
     let db = open_db(path)?;
     let mut parts = parse_path(args, pf)?;
     let key = parts.pop().unwrap_or_default();
@@ -248,12 +286,24 @@ fn pages(path: &Path, json: bool) -> Result<Outcome> {
     while id < limit {
         let hdr = db.page_header(id).with_context(ctx(path))?;
         let is_free = free.contains(&id);
-        let typ = if is_free { "free".to_string() } else { hdr.page_type().name() };
+        let typ = if is_free {
+            "free".to_string()
+        } else {
+            hdr.page_type().name()
+        };
         if json {
             rows.push(json!({"id": id, "type": typ, "count": if is_free { None } else { Some(hdr.count) }, "overflow": if is_free { None } else { Some(hdr.overflow) }}));
         } else {
-            let count = if is_free { String::new() } else { hdr.count.to_string() };
-            let ovf = if !is_free && hdr.overflow > 0 { hdr.overflow.to_string() } else { String::new() };
+            let count = if is_free {
+                String::new()
+            } else {
+                hdr.count.to_string()
+            };
+            let ovf = if !is_free && hdr.overflow > 0 {
+                hdr.overflow.to_string()
+            } else {
+                String::new()
+            };
             writeln!(w, "{:<8} {:<10} {:<6} {:<6}", id, typ, count, ovf)?;
         }
         id += 1;
@@ -311,17 +361,32 @@ fn page(path: &Path, ids: &[u64], all: bool, fv: ByteFormat, json: bool) -> Resu
         out::json_line(&mut w, &json!({ "pages": rows }))?;
     }
     w.flush()?;
-    Ok(if problems { Outcome::Problems } else { Outcome::Ok })
+    Ok(if problems {
+        Outcome::Problems
+    } else {
+        Outcome::Ok
+    })
 }
 
-fn page_one(db: &Db<Bytes>, id: u64, fv: ByteFormat, w: &mut impl Write, json: bool) -> Result<Option<serde_json::Value>> {
+fn page_one(
+    db: &Db<Bytes>,
+    id: u64,
+    fv: ByteFormat,
+    w: &mut impl Write,
+    json: bool,
+) -> Result<Option<serde_json::Value>> {
     let p = db.page(id)?;
     if p.header.id != id {
-        bail!("invalid value due to unexpected Page id: {} != {}", p.header.id, id);
+        bail!(
+            "invalid value due to unexpected Page id: {} != {}",
+            p.header.id,
+            id
+        );
     }
     let typ = p.page_type();
     let total = (u64::from(p.header.overflow) + 1) * u64::from(db.page_size());
-    let mut j = json!({"id": id, "type": typ.name(), "total_size": total, "overflow": p.header.overflow});
+    let mut j =
+        json!({"id": id, "type": typ.name(), "total_size": total, "overflow": p.header.overflow});
     if !json {
         writeln!(w, "Page ID:    {id}")?;
         writeln!(w, "Page Type:  {}", typ.name())?;
@@ -353,7 +418,11 @@ fn page_one(db: &Db<Bytes>, id: u64, fv: ByteFormat, w: &mut impl Write, json: b
                 writeln!(w)?;
             }
             for e in &items {
-                let key = if out::is_printable(e.key) { out::go_quote(e.key) } else { hex(e.key) };
+                let key = if out::is_printable(e.key) {
+                    out::go_quote(e.key)
+                } else {
+                    hex(e.key)
+                };
                 let value = if e.is_bucket() {
                     let h = bbolt::format::BucketHeader::parse(e.value, db.byte_order())
                         .context("bucket value shorter than its header")?;
@@ -362,7 +431,9 @@ fn page_one(db: &Db<Bytes>, id: u64, fv: ByteFormat, w: &mut impl Write, json: b
                     format_bytes(e.value, fv)
                 };
                 if json {
-                    js.push(json!({"key": hex(e.key), "value": hex(e.value), "bucket": e.is_bucket()}));
+                    js.push(
+                        json!({"key": hex(e.key), "value": hex(e.value), "bucket": e.is_bucket()}),
+                    );
                 } else {
                     w.write_all(key.as_bytes())?;
                     w.write_all(b": ")?;
@@ -379,12 +450,19 @@ fn page_one(db: &Db<Bytes>, id: u64, fv: ByteFormat, w: &mut impl Write, json: b
         PageType::Branch => {
             let items = p.branch_entries()?;
             if json {
-                j["items"] = json!(items.iter().map(|(k, c)| json!({"key": hex(k), "child": c})).collect::<Vec<_>>());
+                j["items"] = json!(items
+                    .iter()
+                    .map(|(k, c)| json!({"key": hex(k), "child": c}))
+                    .collect::<Vec<_>>());
             } else {
                 writeln!(w, "Item Count: {}", items.len())?;
                 writeln!(w)?;
                 for (k, c) in &items {
-                    let key = if out::is_printable(k) { out::go_quote(k) } else { hex(k) };
+                    let key = if out::is_printable(k) {
+                        out::go_quote(k)
+                    } else {
+                        hex(k)
+                    };
                     writeln!(w, "{key}: <pgid={c}>")?;
                 }
                 writeln!(w)?;
@@ -414,7 +492,11 @@ fn check(path: &Path, json: bool) -> Result<Outcome> {
     let r = db.check();
     let mut w = out::stdout();
     if json {
-        let findings: Vec<_> = r.findings.iter().map(|f| json!({"page": f.page, "message": f.message})).collect();
+        let findings: Vec<_> = r
+            .findings
+            .iter()
+            .map(|f| json!({"page": f.page, "message": f.message}))
+            .collect();
         out::json_line(
             &mut w,
             &json!({"ok": r.is_ok(), "findings": findings, "reachable_pages": r.reachable_pages, "free_pages": r.free_pages, "buckets": r.buckets}),
@@ -430,7 +512,11 @@ fn check(path: &Path, json: bool) -> Result<Outcome> {
         }
     }
     w.flush()?;
-    Ok(if r.is_ok() { Outcome::Ok } else { Outcome::Problems })
+    Ok(if r.is_ok() {
+        Outcome::Ok
+    } else {
+        Outcome::Problems
+    })
 }
 
 fn dump(path: &Path, ids: &[u64], json: bool) -> Result<Outcome> {
@@ -439,9 +525,12 @@ fn dump(path: &Path, ids: &[u64], json: bool) -> Result<Outcome> {
     let mut w = out::stdout();
     let mut rows = Vec::new();
     for (n, &id) in ids.iter().enumerate() {
-        let bytes = db
-            .page_bytes(id)
-            .with_context(|| format!("{}: page {id} lies past the end of the file", path.display()))?;
+        let bytes = db.page_bytes(id).with_context(|| {
+            format!(
+                "{}: page {id} lies past the end of the file",
+                path.display()
+            )
+        })?;
         let base = id * p;
         if json {
             rows.push(json!({"id": id, "offset": base, "hex": hex(bytes)}));
@@ -485,14 +574,22 @@ fn dump(path: &Path, ids: &[u64], json: bool) -> Result<Outcome> {
 
 fn revert_meta(path: &Path, output: &Path, force: bool) -> Result<Outcome> {
     if !force && output.exists() {
-        bail!("{}: already exists; use --force to replace it", output.display());
+        bail!(
+            "{}: already exists; use --force to replace it",
+            output.display()
+        );
     }
     let bytes = crate::input::map(path)?;
-    let (fixed, txid) = bbolt::revert_meta(bytes.as_ref()).with_context(|| path.display().to_string())?;
-    let mut f = bbolt::write::AtomicFile::create(output, force).with_context(|| output.display().to_string())?;
+    let (fixed, txid) =
+        bbolt::revert_meta(bytes.as_ref()).with_context(|| path.display().to_string())?;
+    let mut f = bbolt::write::AtomicFile::create(output, force)
+        .with_context(|| output.display().to_string())?;
     f.write_all(&fixed)?;
     f.commit()?;
-    println!("The meta page is reverted: {} now opens at txid {txid}", output.display());
+    println!(
+        "The meta page is reverted: {} now opens at txid {txid}",
+        output.display()
+    );
     Ok(Outcome::Ok)
 }
 
@@ -523,7 +620,11 @@ fn walk(path: &Path, json: bool, salvage: bool) -> Result<Outcome> {
         for d in &damaged {
             eprintln!("boltsnap: {}: skipped: {d}", path.display());
         }
-        return Ok(if damaged.is_empty() { Outcome::Ok } else { Outcome::Problems });
+        return Ok(if damaged.is_empty() {
+            Outcome::Ok
+        } else {
+            Outcome::Problems
+        });
     }
     let res = db.walk(&mut emit);
     // Print what was read before an error, then report it.
@@ -566,11 +667,24 @@ fn walk_json_line(line: &mut Vec<u8>, item: WalkItem<'_, '_>) {
 /// An indented tree: `name/ (seq N)` for buckets, `key: value` for pairs.
 fn walk_text_line(line: &mut Vec<u8>, item: WalkItem<'_, '_>) {
     match item {
-        WalkItem::Bucket { path, sequence, inline } => {
+        WalkItem::Bucket {
+            path,
+            sequence,
+            inline,
+        } => {
             let depth = path.len().saturating_sub(1);
             line.resize(line.len() + depth * 2, b' ');
-            line.extend_from_slice(&format_bytes(path.last().copied().unwrap_or_default(), ByteFormat::Auto));
-            line.extend_from_slice(format!("/ (seq {sequence}{})\n", if inline { ", inline" } else { "" }).as_bytes());
+            line.extend_from_slice(&format_bytes(
+                path.last().copied().unwrap_or_default(),
+                ByteFormat::Auto,
+            ));
+            line.extend_from_slice(
+                format!(
+                    "/ (seq {sequence}{})\n",
+                    if inline { ", inline" } else { "" }
+                )
+                .as_bytes(),
+            );
         }
         WalkItem::Pair { path, key, value } => {
             line.resize(line.len() + path.len() * 2, b' ');
@@ -582,21 +696,40 @@ fn walk_text_line(line: &mut Vec<u8>, item: WalkItem<'_, '_>) {
     }
 }
 
-fn compact(src: &Path, dst: &Path, page_size: Option<u32>, fill: f64, no_freelist: bool, force: bool, json: bool) -> Result<Outcome> {
+fn compact(
+    src: &Path,
+    dst: &Path,
+    page_size: Option<u32>,
+    fill: f64,
+    no_freelist: bool,
+    force: bool,
+    json: bool,
+) -> Result<Outcome> {
     let db = open_db(src)?;
     if !force && dst.exists() {
-        bail!("{}: already exists; use --force to replace it", dst.display());
+        bail!(
+            "{}: already exists; use --force to replace it",
+            dst.display()
+        );
     }
     let opts = bbolt::write::BuilderOptions {
         page_size: page_size.unwrap_or(db.page_size()),
         fill_percent: fill,
-        freelist: if no_freelist { bbolt::write::FreelistMode::None } else { bbolt::write::FreelistMode::Empty },
+        freelist: if no_freelist {
+            bbolt::write::FreelistMode::None
+        } else {
+            bbolt::write::FreelistMode::Empty
+        },
         ..Default::default()
     };
     let s = bbolt::write::compact(&db, dst, opts, force)
         .with_context(|| format!("compacting {} into {}", src.display(), dst.display()))?;
     let src_size = db.file_len();
-    let gain = if s.file_size == 0 { 0.0 } else { src_size as f64 / s.file_size as f64 };
+    let gain = if s.file_size == 0 {
+        0.0
+    } else {
+        src_size as f64 / s.file_size as f64
+    };
     let mut w = out::stdout();
     if json {
         out::json_line(

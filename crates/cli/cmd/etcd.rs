@@ -13,11 +13,39 @@ use crate::Outcome;
 
 pub fn run(c: EtcdCommand) -> Result<Outcome> {
     match c {
-        EtcdCommand::Status { db, write_out, detail } => status(&db.path, write_out, detail),
-        EtcdCommand::Ls { db, prefix, rev, keys_only, write_out, salvage } => ls(&db.path, prefix.as_bytes(), rev, keys_only, write_out, salvage),
-        EtcdCommand::Get { db, key, rev, write_out } => get(&db.path, key.as_bytes(), rev, write_out),
+        EtcdCommand::Status {
+            db,
+            write_out,
+            detail,
+        } => status(&db.path, write_out, detail),
+        EtcdCommand::Ls {
+            db,
+            prefix,
+            rev,
+            keys_only,
+            write_out,
+            salvage,
+        } => ls(
+            &db.path,
+            prefix.as_bytes(),
+            rev,
+            keys_only,
+            write_out,
+            salvage,
+        ),
+        EtcdCommand::Get {
+            db,
+            key,
+            rev,
+            write_out,
+        } => get(&db.path, key.as_bytes(), rev, write_out),
         EtcdCommand::History { db, key, write_out } => history(&db.path, key.as_bytes(), write_out),
-        EtcdCommand::Hashkv { db, rev, rules, write_out } => hashkv(&db.path, rev, rules, write_out),
+        EtcdCommand::Hashkv {
+            db,
+            rev,
+            rules,
+            write_out,
+        } => hashkv(&db.path, rev, rules, write_out),
     }
 }
 
@@ -42,7 +70,13 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let widths: Vec<usize> = headers
         .iter()
         .enumerate()
-        .map(|(i, h)| rows.iter().map(|r| r.get(i).map_or(0, |c| c.chars().count())).max().unwrap_or(0).max(h.len()))
+        .map(|(i, h)| {
+            rows.iter()
+                .map(|r| r.get(i).map_or(0, |c| c.chars().count()))
+                .max()
+                .unwrap_or(0)
+                .max(h.len())
+        })
         .collect();
     let line = {
         let mut s = String::from("+");
@@ -58,7 +92,12 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     for (h, w) in headers.iter().zip(&widths) {
         let gap = w - h.len();
         let left = gap / 2;
-        s.push_str(&format!(" {}{}{} |", " ".repeat(left), h, " ".repeat(gap - left)));
+        s.push_str(&format!(
+            " {}{}{} |",
+            " ".repeat(left),
+            h,
+            " ".repeat(gap - left)
+        ));
     }
     s.push('\n');
     s.push_str(&line);
@@ -77,10 +116,24 @@ fn status(path: &Path, w: WriteOut, detail: bool) -> Result<Outcome> {
     let db = open_etcd(path)?;
     let st = db.status().with_context(|| path.display().to_string())?;
     // etcd 3.6's key count needs the whole live view: only for --detail.
-    let live_keys = if detail { db.live(0).with_context(|| path.display().to_string())?.keys.len() } else { 0 };
+    let live_keys = if detail {
+        db.live(0)
+            .with_context(|| path.display().to_string())?
+            .keys
+            .len()
+    } else {
+        0
+    };
     let mut o = out::stdout();
     match w {
-        WriteOut::Simple => writeln!(o, "{:x}, {}, {}, {}", st.hash, st.revision, st.total_keys, humanize_bytes(st.total_size))?,
+        WriteOut::Simple => writeln!(
+            o,
+            "{:x}, {}, {}, {}",
+            st.hash,
+            st.revision,
+            st.total_keys,
+            humanize_bytes(st.total_size)
+        )?,
         WriteOut::Json => {
             if detail {
                 let m = db.meta();
@@ -105,13 +158,22 @@ fn status(path: &Path, w: WriteOut, detail: bool) -> Result<Outcome> {
                 });
                 out::json_line(&mut o, &v)?;
             } else {
-                writeln!(o, "{{\"hash\":{},\"revision\":{},\"totalKey\":{},\"totalSize\":{}}}", st.hash, st.revision, st.total_keys, st.total_size)?;
+                writeln!(
+                    o,
+                    "{{\"hash\":{},\"revision\":{},\"totalKey\":{},\"totalSize\":{}}}",
+                    st.hash, st.revision, st.total_keys, st.total_size
+                )?;
             }
         }
         WriteOut::Table => {
             let t = table(
                 &["HASH", "REVISION", "TOTAL KEYS", "TOTAL SIZE"],
-                &[vec![format!("{:x}", st.hash), st.revision.to_string(), st.total_keys.to_string(), humanize_bytes(st.total_size)]],
+                &[vec![
+                    format!("{:x}", st.hash),
+                    st.revision.to_string(),
+                    st.total_keys.to_string(),
+                    humanize_bytes(st.total_size),
+                ]],
             );
             o.write_all(t.as_bytes())?;
         }
@@ -127,27 +189,113 @@ fn status(path: &Path, w: WriteOut, detail: bool) -> Result<Outcome> {
         let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
         writeln!(o, "live keys:             {live_keys}")?;
         writeln!(o, "compact revision:      {}", db.compact_revision())?;
-        writeln!(o, "consistent_index:      {}", opt(m.consistent_index.map(|v| v.to_string())))?;
-        writeln!(o, "term:                  {}", opt(m.term.map(|v| v.to_string())))?;
-        writeln!(o, "scheduledCompactRev:   {}", opt(m.scheduled_compact.map(|v| v.to_string())))?;
-        writeln!(o, "finishedCompactRev:    {}", opt(m.finished_compact.map(|v| v.to_string())))?;
+        writeln!(
+            o,
+            "consistent_index:      {}",
+            opt(m.consistent_index.map(|v| v.to_string()))
+        )?;
+        writeln!(
+            o,
+            "term:                  {}",
+            opt(m.term.map(|v| v.to_string()))
+        )?;
+        writeln!(
+            o,
+            "scheduledCompactRev:   {}",
+            opt(m.scheduled_compact.map(|v| v.to_string()))
+        )?;
+        writeln!(
+            o,
+            "finishedCompactRev:    {}",
+            opt(m.finished_compact.map(|v| v.to_string()))
+        )?;
         writeln!(o, "confState:             {}", opt(m.conf_state.clone()))?;
-        writeln!(o, "storageVersion:        {}", opt(m.storage_version.clone()))?;
-        writeln!(o, "sha256 trailer:        {}", opt(db.trailer().map(|t| out::hex(&t))))?;
+        writeln!(
+            o,
+            "storageVersion:        {}",
+            opt(m.storage_version.clone())
+        )?;
+        writeln!(
+            o,
+            "sha256 trailer:        {}",
+            opt(db.trailer().map(|t| out::hex(&t)))
+        )?;
         let c = db.cluster().with_context(|| path.display().to_string())?;
-        writeln!(o, "cluster version:       {}", opt(c.cluster_version.clone()))?;
-        writeln!(o, "members:               {}", c.members.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>().join(", "))?;
-        writeln!(o, "auth:                  {}{}", if c.auth_enabled { "enabled" } else { "disabled" }, c.auth_revision.map(|r| format!(" (revision {r})")).unwrap_or_default())?;
-        writeln!(o, "users:                 {}", c.users.iter().map(|u| format!("{} [{}]", String::from_utf8_lossy(&u.name), u.roles.join(","))).collect::<Vec<_>>().join(", "))?;
+        writeln!(
+            o,
+            "cluster version:       {}",
+            opt(c.cluster_version.clone())
+        )?;
+        writeln!(
+            o,
+            "members:               {}",
+            c.members
+                .iter()
+                .map(|(id, _)| id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )?;
+        writeln!(
+            o,
+            "auth:                  {}{}",
+            if c.auth_enabled {
+                "enabled"
+            } else {
+                "disabled"
+            },
+            c.auth_revision
+                .map(|r| format!(" (revision {r})"))
+                .unwrap_or_default()
+        )?;
+        writeln!(
+            o,
+            "users:                 {}",
+            c.users
+                .iter()
+                .map(|u| format!(
+                    "{} [{}]",
+                    String::from_utf8_lossy(&u.name),
+                    u.roles.join(",")
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )?;
         writeln!(o, "roles:                 {}", c.roles.join(", "))?;
-        writeln!(o, "leases:                {}", c.leases.iter().map(|l| format!("{:016x} (ttl {}s)", l.id, l.ttl)).collect::<Vec<_>>().join(", "))?;
-        writeln!(o, "alarms:                {}", if c.alarms.is_empty() { "none".to_string() } else { c.alarms.iter().map(|a| format!("{:x}: {}", a.member_id, a.alarm)).collect::<Vec<_>>().join(", ") })?;
+        writeln!(
+            o,
+            "leases:                {}",
+            c.leases
+                .iter()
+                .map(|l| format!("{:016x} (ttl {}s)", l.id, l.ttl))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )?;
+        writeln!(
+            o,
+            "alarms:                {}",
+            if c.alarms.is_empty() {
+                "none".to_string()
+            } else {
+                c.alarms
+                    .iter()
+                    .map(|a| format!("{:x}: {}", a.member_id, a.alarm))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        )?;
     }
     o.flush()?;
     Ok(Outcome::Ok)
 }
 
-fn ls(path: &Path, prefix: &[u8], rev: i64, keys_only: bool, w: WriteOut, salvage: bool) -> Result<Outcome> {
+fn ls(
+    path: &Path,
+    prefix: &[u8],
+    rev: i64,
+    keys_only: bool,
+    w: WriteOut,
+    salvage: bool,
+) -> Result<Outcome> {
     if salvage {
         let bytes = crate::input::map(path)?;
         let (view, report) = crate::input::salvaged_view(&bytes, path, false)?;
@@ -159,13 +307,24 @@ fn ls(path: &Path, prefix: &[u8], rev: i64, keys_only: bool, w: WriteOut, salvag
     print_live(&view, prefix, keys_only, w)
 }
 
-fn print_live(view: &etcd_store::LiveView<'_>, prefix: &[u8], keys_only: bool, w: WriteOut) -> Result<Outcome> {
-    let keys: Vec<&LiveKey<'_>> = view.keys.iter().filter(|k| k.kv.key.starts_with(prefix)).collect();
+fn print_live(
+    view: &etcd_store::LiveView<'_>,
+    prefix: &[u8],
+    keys_only: bool,
+    w: WriteOut,
+) -> Result<Outcome> {
+    let keys: Vec<&LiveKey<'_>> = view
+        .keys
+        .iter()
+        .filter(|k| k.kv.key.starts_with(prefix))
+        .collect();
     let mut o = out::stdout();
     let mut buf = Vec::with_capacity(1 << 16);
     match w {
         WriteOut::Json => {
-            buf.extend_from_slice(format!("{{\"header\":{{\"revision\":{}}},\"kvs\":[", view.revision).as_bytes());
+            buf.extend_from_slice(
+                format!("{{\"header\":{{\"revision\":{}}},\"kvs\":[", view.revision).as_bytes(),
+            );
             for (i, k) in keys.iter().enumerate() {
                 if i > 0 {
                     buf.push(b',');
@@ -201,14 +360,24 @@ fn print_live(view: &etcd_store::LiveView<'_>, prefix: &[u8], keys_only: bool, w
 fn get(path: &Path, key: &[u8], rev: i64, w: WriteOut) -> Result<Outcome> {
     let db = open_etcd(path)?;
     let view = db.live(rev).with_context(|| path.display().to_string())?;
-    let found = view.keys.binary_search_by(|k| k.kv.key.cmp(key)).ok().and_then(|i| view.keys.get(i));
+    let found = view
+        .keys
+        .binary_search_by(|k| k.kv.key.cmp(key))
+        .ok()
+        .and_then(|i| view.keys.get(i));
     let mut o = out::stdout();
     let Some(k) = found else {
-        eprintln!("boltsnap: {}: key {:?} is not live at revision {}", path.display(), String::from_utf8_lossy(key), view.revision);
+        eprintln!(
+            "boltsnap: {}: key {:?} is not live at revision {}",
+            path.display(),
+            String::from_utf8_lossy(key),
+            view.revision
+        );
         return Ok(Outcome::Problems);
     };
     if w == WriteOut::Json {
-        let mut buf = format!("{{\"header\":{{\"revision\":{}}},\"kvs\":[", view.revision).into_bytes();
+        let mut buf =
+            format!("{{\"header\":{{\"revision\":{}}},\"kvs\":[", view.revision).into_bytes();
         k.kv.write_etcdctl_json(true, &mut buf);
         buf.extend_from_slice(b"],\"count\":1}\n");
         o.write_all(&buf)?;
@@ -224,7 +393,9 @@ fn get(path: &Path, key: &[u8], rev: i64, w: WriteOut) -> Result<Outcome> {
 
 fn history(path: &Path, key: &[u8], w: WriteOut) -> Result<Outcome> {
     let db = open_etcd(path)?;
-    let h = db.history(key).with_context(|| path.display().to_string())?;
+    let h = db
+        .history(key)
+        .with_context(|| path.display().to_string())?;
     let mut o = out::stdout();
     if w == WriteOut::Json {
         use base64::Engine;
@@ -237,20 +408,35 @@ fn history(path: &Path, key: &[u8], w: WriteOut) -> Result<Outcome> {
                     "lease": e.lease, "value": b64.encode(&e.value)})
             })
             .collect();
-        out::json_line(&mut o, &serde_json::json!({"key": b64.encode(key), "compact_revision": db.compact_revision(), "history": rows}))?;
+        out::json_line(
+            &mut o,
+            &serde_json::json!({"key": b64.encode(key), "compact_revision": db.compact_revision(), "history": rows}),
+        )?;
     } else {
         for e in &h {
             if e.tombstone {
                 writeln!(o, "{}: delete", e.revision)?;
             } else {
-                let lease = if e.lease != 0 { format!(" lease={:016x}", e.lease) } else { String::new() };
-                write!(o, "{}: put created={} version={}{lease} value=", e.revision, e.create_revision, e.version)?;
+                let lease = if e.lease != 0 {
+                    format!(" lease={:016x}", e.lease)
+                } else {
+                    String::new()
+                };
+                write!(
+                    o,
+                    "{}: put created={} version={}{lease} value=",
+                    e.revision, e.create_revision, e.version
+                )?;
                 o.write_all(&out::format_bytes(&e.value, crate::args::ByteFormat::Auto))?;
                 writeln!(o)?;
             }
         }
         if h.is_empty() {
-            eprintln!("boltsnap: {}: no revision of {:?} on disk", path.display(), String::from_utf8_lossy(key));
+            eprintln!(
+                "boltsnap: {}: no revision of {:?} on disk",
+                path.display(),
+                String::from_utf8_lossy(key)
+            );
             o.flush()?;
             return Ok(Outcome::Problems);
         }
@@ -265,13 +451,26 @@ fn hashkv(path: &Path, rev: i64, rules: HashRulesArg, w: WriteOut) -> Result<Out
         HashRulesArg::Current => HashRules::Current,
         HashRulesArg::Legacy => HashRules::Legacy,
     };
-    let h = db.hash_kv(rev, rules).with_context(|| path.display().to_string())?;
+    let h = db
+        .hash_kv(rev, rules)
+        .with_context(|| path.display().to_string())?;
     let mut o = out::stdout();
     match w {
-        WriteOut::Json => writeln!(o, "{{\"hash\":{},\"hashRevision\":{},\"compactRevision\":{}}}", h.hash, h.hash_revision, h.compact_revision)?,
+        WriteOut::Json => writeln!(
+            o,
+            "{{\"hash\":{},\"hashRevision\":{},\"compactRevision\":{}}}",
+            h.hash, h.hash_revision, h.compact_revision
+        )?,
         WriteOut::Table => o.write_all(
-            table(&["HASH", "HASH REVISION", "COMPACT REVISION"], &[vec![h.hash.to_string(), h.hash_revision.to_string(), h.compact_revision.to_string()]])
-                .as_bytes(),
+            table(
+                &["HASH", "HASH REVISION", "COMPACT REVISION"],
+                &[vec![
+                    h.hash.to_string(),
+                    h.hash_revision.to_string(),
+                    h.compact_revision.to_string(),
+                ]],
+            )
+            .as_bytes(),
         )?,
         WriteOut::Fields => {
             writeln!(o, "\"Hash\" : {}", h.hash)?;

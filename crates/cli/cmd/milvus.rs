@@ -22,8 +22,13 @@ fn sha256_hex(b: &[u8]) -> String {
 }
 
 fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
-    let pb = indicatif::ProgressBar::with_draw_target(Some(len), indicatif::ProgressDrawTarget::stderr());
-    if let Ok(style) = indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({eta})") {
+    let pb = indicatif::ProgressBar::with_draw_target(
+        Some(len),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({eta})")
+    {
         pb.set_style(style.progress_chars("=> "));
     }
     pb.set_message(what.to_string());
@@ -33,7 +38,10 @@ fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
 pub fn export(a: ExportArgs) -> Result<Outcome> {
     let to_stdout = a.output.as_os_str() == "-";
     if !to_stdout && !a.force && a.output.exists() {
-        bail!("{}: already exists; use --force to replace it", a.output.display());
+        bail!(
+            "{}: already exists; use --force to replace it",
+            a.output.display()
+        );
     }
     // The manifest records the source's SHA-256: hash it on another core
     // while this one reads the keys.
@@ -42,20 +50,37 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
     let edb = if a.salvage {
         None
     } else {
-        Some(etcd_store::EtcdDb::open(whole.as_ref()).with_context(|| format!("{}: cannot open as an etcd db (a damaged file? try --salvage)", a.db.display()))?)
+        Some(etcd_store::EtcdDb::open(whole.as_ref()).with_context(|| {
+            format!(
+                "{}: cannot open as an etcd db (a damaged file? try --salvage)",
+                a.db.display()
+            )
+        })?)
     };
     let (read, source_sha) = std::thread::scope(|s| {
         let h = s.spawn(|| sha256_hex(whole.as_ref()));
         let r = match &edb {
-            Some(db) => db.live(a.rev).map(|v| (v, None)).with_context(|| format!("{}: cannot read as an etcd db (try --salvage)", a.db.display())),
-            None => crate::input::salvaged_view(&whole, &a.db, a.exclude_stale).map(|(v, r)| (v, Some(r))),
+            Some(db) => db.live(a.rev).map(|v| (v, None)).with_context(|| {
+                format!(
+                    "{}: cannot read as an etcd db (try --salvage)",
+                    a.db.display()
+                )
+            }),
+            None => crate::input::salvaged_view(&whole, &a.db, a.exclude_stale)
+                .map(|(v, r)| (v, Some(r))),
         };
         (r, h.join())
     });
     let (view, salvage_report) = read?;
-    let source_sha = source_sha.map_err(|_| anyhow::anyhow!("hashing {} failed", a.db.display()))?;
-    let opts = ExportOptions { roots: a.roots.clone(), keep_session_id: a.keep_session_id, include_leased: a.include_leased };
-    let (kept, report) = select::select(&view, &opts).with_context(|| a.db.display().to_string())?;
+    let source_sha =
+        source_sha.map_err(|_| anyhow::anyhow!("hashing {} failed", a.db.display()))?;
+    let opts = ExportOptions {
+        roots: a.roots.clone(),
+        keep_session_id: a.keep_session_id,
+        include_leased: a.include_leased,
+    };
+    let (kept, report) =
+        select::select(&view, &opts).with_context(|| a.db.display().to_string())?;
     let manifest = Manifest {
         format_version: backup::FORMAT_VERSION,
         tool: format!("boltsnap {}", env!("CARGO_PKG_VERSION")),
@@ -72,7 +97,10 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
         records: kept.len() as u64,
         bytes: report.kept_bytes,
         selection: report.clone(),
-        extra: salvage_report.iter().map(|r| ("salvage".to_string(), r.to_json())).collect(),
+        extra: salvage_report
+            .iter()
+            .map(|r| ("salvage".to_string(), r.to_json()))
+            .collect(),
     };
     let pb = progress(kept.len() as u64, "exporting");
     let write_all = |w: &mut dyn Write| -> Result<()> {
@@ -80,7 +108,13 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
             BackupFormat::Bsnap => {
                 let mut bw = BackupWriter::new(w, &manifest)?;
                 for (i, k) in kept.iter().enumerate() {
-                    bw.write_parts(k.kv.key, k.kv.value, k.kv.create_revision, k.kv.mod_revision, k.kv.version)?;
+                    bw.write_parts(
+                        k.kv.key,
+                        k.kv.value,
+                        k.kv.create_revision,
+                        k.kv.mod_revision,
+                        k.kv.version,
+                    )?;
                     if i % 4096 == 0 {
                         pb.set_position(i as u64);
                     }
@@ -107,7 +141,8 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
             write_all(&mut w).with_context(|| format!("writing {}", a.output.display()))?;
             w.flush()?;
         }
-        f.commit().with_context(|| format!("{}: cannot commit", a.output.display()))?;
+        f.commit()
+            .with_context(|| format!("{}: cannot commit", a.output.display()))?;
     }
     pb.finish_and_clear();
     // The summary: never silent about what was left out.
@@ -123,11 +158,22 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
         "salvage": salvage_report,
     });
     if a.json {
-        let mut o: Box<dyn Write> = if to_stdout { Box::new(std::io::stderr()) } else { Box::new(std::io::stdout()) };
+        let mut o: Box<dyn Write> = if to_stdout {
+            Box::new(std::io::stderr())
+        } else {
+            Box::new(std::io::stdout())
+        };
         out::json_line(&mut o, &summary)?;
     } else {
         let mut e = std::io::stderr();
-        writeln!(e, "exported {} keys ({} bytes) at revision {} from {}", report.kept, report.kept_bytes, view.revision, a.db.display())?;
+        writeln!(
+            e,
+            "exported {} keys ({} bytes) at revision {} from {}",
+            report.kept,
+            report.kept_bytes,
+            view.revision,
+            a.db.display()
+        )?;
         for (reason, n) in &report.left_out {
             let why = match reason.as_str() {
                 "session" => "under <root>/meta/session/ (liveness records)",
@@ -138,9 +184,22 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
             writeln!(e, "left out {n} keys {why}")?;
         }
         for (root, rc) in &report.per_root {
-            let name = if root.is_empty() { "(no Milvus root)" } else { root };
+            let name = if root.is_empty() {
+                "(no Milvus root)"
+            } else {
+                root
+            };
             let areas: Vec<String> = rc.areas.iter().map(|(a, n)| format!("{a} {n}")).collect();
-            writeln!(e, "  {name}: kept {}{}", rc.kept, if areas.is_empty() { String::new() } else { format!(" ({})", areas.join(", ")) })?;
+            writeln!(
+                e,
+                "  {name}: kept {}{}",
+                rc.kept,
+                if areas.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", areas.join(", "))
+                }
+            )?;
         }
         if let Some(r) = &salvage_report {
             writeln!(
@@ -162,7 +221,10 @@ pub fn verify(path: &Path, json_out: bool) -> Result<Outcome> {
     match backup::verify(std::io::BufReader::new(f)) {
         Ok(r) => {
             if json_out {
-                out::json_line(&mut o, &json!({"ok": true, "records": r.records, "bytes": r.bytes, "manifest": r.manifest}))?;
+                out::json_line(
+                    &mut o,
+                    &json!({"ok": true, "records": r.records, "bytes": r.bytes, "manifest": r.manifest}),
+                )?;
             } else {
                 writeln!(
                     o,
@@ -178,7 +240,11 @@ pub fn verify(path: &Path, json_out: bool) -> Result<Outcome> {
             o.flush()?;
             Ok(Outcome::Ok)
         }
-        Err(e @ (milvus_meta::Error::Damaged(_) | milvus_meta::Error::NewerFormat { .. } | milvus_meta::Error::NotABackup)) => {
+        Err(
+            e @ (milvus_meta::Error::Damaged(_)
+            | milvus_meta::Error::NewerFormat { .. }
+            | milvus_meta::Error::NotABackup),
+        ) => {
             if json_out {
                 out::json_line(&mut o, &json!({"ok": false, "error": e.to_string()}))?;
                 o.flush()?;
@@ -222,7 +288,12 @@ fn records_of(path: &Path) -> Result<(Vec<Record>, i64)> {
     }
 }
 
-pub fn inspect(path: &Path, only_root: Option<&str>, salvage: bool, json_out: bool) -> Result<Outcome> {
+pub fn inspect(
+    path: &Path,
+    only_root: Option<&str>,
+    salvage: bool,
+    json_out: bool,
+) -> Result<Outcome> {
     let loaded = if salvage {
         let bytes = map(path)?;
         let (v, report) = crate::input::salvaged_view(&bytes, path, false)?;
@@ -231,12 +302,20 @@ pub fn inspect(path: &Path, only_root: Option<&str>, salvage: bool, json_out: bo
         (recs, v.revision, "etcd db (salvaged)")
     } else {
         match load(path)? {
-        Source::Backup(m, r) => (r, m.revision, "backup"),
-        Source::Db(db) => {
-            let v = db.live(0).with_context(|| path.display().to_string())?;
-            let kind = if db.trailer().is_some() { "etcd snapshot file" } else { "etcd db" };
-            (v.keys.iter().map(Record::from_live).collect::<Vec<_>>(), v.revision, kind)
-        }
+            Source::Backup(m, r) => (r, m.revision, "backup"),
+            Source::Db(db) => {
+                let v = db.live(0).with_context(|| path.display().to_string())?;
+                let kind = if db.trailer().is_some() {
+                    "etcd snapshot file"
+                } else {
+                    "etcd db"
+                };
+                (
+                    v.keys.iter().map(Record::from_live).collect::<Vec<_>>(),
+                    v.revision,
+                    kind,
+                )
+            }
         }
     };
     let (recs, revision, kind) = loaded;
@@ -249,54 +328,145 @@ pub fn inspect(path: &Path, only_root: Option<&str>, salvage: bool, json_out: bo
     }
     let mut o = out::stdout();
     if json_out {
-        out::json_line(&mut o, &json!({"input": path.display().to_string(), "kind": kind, "revision": revision, "keys": recs.len(), "catalog": cat}))?;
+        out::json_line(
+            &mut o,
+            &json!({"input": path.display().to_string(), "kind": kind, "revision": revision, "keys": recs.len(), "catalog": cat}),
+        )?;
         o.flush()?;
         return Ok(Outcome::Ok);
     }
-    writeln!(o, "{} ({kind}): {} live keys at revision {revision}", path.display(), recs.len())?;
+    writeln!(
+        o,
+        "{} ({kind}): {} live keys at revision {revision}",
+        path.display(),
+        recs.len()
+    )?;
     if cat.roots.is_empty() {
         writeln!(o, "no Milvus root found")?;
     }
     for r in &cat.roots {
-        writeln!(o, "\nroot {}{}", r.root, if r.milvus_versions.is_empty() { String::new() } else { format!(" (Milvus {})", r.milvus_versions.join(", ")) })?;
+        writeln!(
+            o,
+            "\nroot {}{}",
+            r.root,
+            if r.milvus_versions.is_empty() {
+                String::new()
+            } else {
+                format!(" (Milvus {})", r.milvus_versions.join(", "))
+            }
+        )?;
         writeln!(o, "  areas:")?;
         for (a, st) in &r.areas {
             writeln!(o, "    {a:<24} {:>8} keys {:>12} bytes", st.keys, st.bytes)?;
         }
-        writeln!(o, "  databases: {}", r.databases.iter().map(|d| format!("{} (id {}{})", d.name, d.id, if d.state == "Created" { String::new() } else { format!(", {}", d.state) })).collect::<Vec<_>>().join(", "))?;
+        writeln!(
+            o,
+            "  databases: {}",
+            r.databases
+                .iter()
+                .map(|d| format!(
+                    "{} (id {}{})",
+                    d.name,
+                    d.id,
+                    if d.state == "Created" {
+                        String::new()
+                    } else {
+                        format!(", {}", d.state)
+                    }
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )?;
         writeln!(o, "  collections:")?;
         for c in &r.collections {
-            let state = if c.state == "Created" { String::new() } else { format!(" [{}]", c.state) };
-            writeln!(o, "    {}.{} (id {}){state}: {} rows in {} segments, {} shards, {}", c.database, c.name, c.id, c.rows, c.segments, c.shards, c.consistency)?;
+            let state = if c.state == "Created" {
+                String::new()
+            } else {
+                format!(" [{}]", c.state)
+            };
+            writeln!(
+                o,
+                "    {}.{} (id {}){state}: {} rows in {} segments, {} shards, {}",
+                c.database, c.name, c.id, c.rows, c.segments, c.shards, c.consistency
+            )?;
             let fields: Vec<String> = c
                 .fields
                 .iter()
                 .filter(|f| f.id >= 100)
                 .map(|f| {
                     let p: Vec<String> = f.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                    format!("{} {}{}{}", f.name, f.data_type, if p.is_empty() { String::new() } else { format!("({})", p.join(",")) }, if f.primary_key { " primary" } else { "" })
+                    format!(
+                        "{} {}{}{}",
+                        f.name,
+                        f.data_type,
+                        if p.is_empty() {
+                            String::new()
+                        } else {
+                            format!("({})", p.join(","))
+                        },
+                        if f.primary_key { " primary" } else { "" }
+                    )
                 })
                 .collect();
             writeln!(o, "      fields: {}", fields.join(", "))?;
-            writeln!(o, "      partitions: {}", c.partitions.iter().map(|p| p.name.clone()).collect::<Vec<_>>().join(", "))?;
+            writeln!(
+                o,
+                "      partitions: {}",
+                c.partitions
+                    .iter()
+                    .map(|p| p.name.clone())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )?;
             if !c.aliases.is_empty() {
                 writeln!(o, "      aliases: {}", c.aliases.join(", "))?;
             }
             for i in &c.indexes {
                 let p: Vec<String> = i.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                writeln!(o, "      index {} on field {}: {}{}", i.name, i.field_id, p.join(" "), if i.deleted { " [deleted]" } else { "" })?;
+                writeln!(
+                    o,
+                    "      index {} on field {}: {}{}",
+                    i.name,
+                    i.field_id,
+                    p.join(" "),
+                    if i.deleted { " [deleted]" } else { "" }
+                )?;
             }
             if !c.segment_states.is_empty() {
-                let s: Vec<String> = c.segment_states.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                let s: Vec<String> = c
+                    .segment_states
+                    .iter()
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect();
                 writeln!(o, "      segments: {}", s.join(", "))?;
             }
         }
         writeln!(o, "  users: {}", r.users.join(", "))?;
         writeln!(o, "  roles: {}", r.roles.join(", "))?;
         if !r.user_roles.is_empty() {
-            writeln!(o, "  grants: {}", r.user_roles.iter().map(|(u, ro)| format!("{u}->{ro}")).collect::<Vec<_>>().join(", "))?;
+            writeln!(
+                o,
+                "  grants: {}",
+                r.user_roles
+                    .iter()
+                    .map(|(u, ro)| format!("{u}->{ro}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )?;
         }
-        writeln!(o, "  sessions: {}", if r.sessions.is_empty() { "none".to_string() } else { r.sessions.iter().map(|s| format!("{} (server {}, {})", s.name, s.server_id, s.version)).collect::<Vec<_>>().join(", ") })?;
+        writeln!(
+            o,
+            "  sessions: {}",
+            if r.sessions.is_empty() {
+                "none".to_string()
+            } else {
+                r.sessions
+                    .iter()
+                    .map(|s| format!("{} (server {}, {})", s.name, s.server_id, s.version))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        )?;
         for (k, e) in &r.undecodable {
             writeln!(o, "  undecodable: {k}: {e}")?;
         }
@@ -321,7 +491,12 @@ pub fn diff(a: &Path, b: &Path, limit: usize, json_out: bool) -> Result<Outcome>
         match mb.get(k) {
             None => only_a.push(*k),
             Some(y) if x.value != y.value => value.push(*k),
-            Some(y) if (x.create_revision, x.mod_revision, x.version) != (y.create_revision, y.mod_revision, y.version) => revs.push(*k),
+            Some(y)
+                if (x.create_revision, x.mod_revision, x.version)
+                    != (y.create_revision, y.mod_revision, y.version) =>
+            {
+                revs.push(*k)
+            }
             Some(_) => {}
         }
     }
@@ -332,8 +507,15 @@ pub fn diff(a: &Path, b: &Path, limit: usize, json_out: bool) -> Result<Outcome>
     }
     let differ = !(only_a.is_empty() && only_b.is_empty() && value.is_empty() && revs.is_empty());
     let show = |v: &[&[u8]]| -> Vec<String> {
-        let n = if limit == 0 { v.len() } else { limit.min(v.len()) };
-        v.iter().take(n).map(|k| String::from_utf8_lossy(k).into_owned()).collect()
+        let n = if limit == 0 {
+            v.len()
+        } else {
+            limit.min(v.len())
+        };
+        v.iter()
+            .take(n)
+            .map(|k| String::from_utf8_lossy(k).into_owned())
+            .collect()
     };
     let mut o = out::stdout();
     if json_out {
@@ -352,7 +534,12 @@ pub fn diff(a: &Path, b: &Path, limit: usize, json_out: bool) -> Result<Outcome>
     } else {
         writeln!(o, "A: {} ({} keys, revision {reva})", a.display(), ra.len())?;
         writeln!(o, "B: {} ({} keys, revision {revb})", b.display(), rb.len())?;
-        for (title, v) in [("only in A", &only_a), ("only in B", &only_b), ("different values", &value), ("same value, other revisions", &revs)] {
+        for (title, v) in [
+            ("only in A", &only_a),
+            ("only in B", &only_b),
+            ("different values", &value),
+            ("same value, other revisions", &revs),
+        ] {
             if v.is_empty() {
                 continue;
             }
@@ -364,15 +551,28 @@ pub fn diff(a: &Path, b: &Path, limit: usize, json_out: bool) -> Result<Outcome>
                 writeln!(o, "  ... {} more (--limit 0 shows all)", v.len() - limit)?;
             }
         }
-        writeln!(o, "{}", if differ { "DIFFERENT" } else { "EQUAL: same keys, values and revisions" })?;
+        writeln!(
+            o,
+            "{}",
+            if differ {
+                "DIFFERENT"
+            } else {
+                "EQUAL: same keys, values and revisions"
+            }
+        )?;
     }
     o.flush()?;
-    Ok(if differ { Outcome::Problems } else { Outcome::Ok })
+    Ok(if differ {
+        Outcome::Problems
+    } else {
+        Outcome::Ok
+    })
 }
 
 fn read_backup(path: &Path) -> Result<(Manifest, Vec<Record>)> {
     let f = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
-    let r = BackupReader::open(std::io::BufReader::new(f)).with_context(|| path.display().to_string())?;
+    let r = BackupReader::open(std::io::BufReader::new(f))
+        .with_context(|| path.display().to_string())?;
     let manifest = r.manifest().clone();
     let pb = progress(r.record_count(), "reading backup");
     let mut recs = Vec::new();
@@ -401,7 +601,9 @@ fn restore_online(a: &RestoreArgs) -> Result<Outcome> {
             Some((n, p)) => Some((n.to_string(), p.to_string())),
             None => match std::env::var("BOLTSNAP_ETCD_PASSWORD") {
                 Ok(p) => Some((u.clone(), p)),
-                Err(_) => bail!("--user {u}: give the password as {u}:PASSWORD or in BOLTSNAP_ETCD_PASSWORD"),
+                Err(_) => bail!(
+                    "--user {u}: give the password as {u}:PASSWORD or in BOLTSNAP_ETCD_PASSWORD"
+                ),
             },
         },
     };
@@ -415,13 +617,25 @@ fn restore_online(a: &RestoreArgs) -> Result<Outcome> {
         ..Default::default()
     };
     let pb = progress(recs.len() as u64, "restoring");
-    let report = milvus_meta::online::restore(&recs, &manifest.roots, &opts, a.force, a.dry_run, |n| pb.set_position(n))
-        .with_context(|| format!("restoring {} into {}", a.backup.display(), a.endpoints.join(",")))?;
+    let report =
+        milvus_meta::online::restore(&recs, &manifest.roots, &opts, a.force, a.dry_run, |n| {
+            pb.set_position(n)
+        })
+        .with_context(|| {
+            format!(
+                "restoring {} into {}",
+                a.backup.display(),
+                a.endpoints.join(",")
+            )
+        })?;
     pb.finish_and_clear();
     let ok_all = report.mismatched.is_empty();
     let mut o = out::stdout();
     if a.json {
-        out::json_line(&mut o, &json!({"backup": a.backup.display().to_string(), "keys": recs.len(), "report": report}))?;
+        out::json_line(
+            &mut o,
+            &json!({"backup": a.backup.display().to_string(), "keys": recs.len(), "report": report}),
+        )?;
     } else if report.dry_run {
         writeln!(o, "dry run: {} holds {} keys under the backup's roots; {} keys would go in {} transactions", report.endpoint, report.existing, recs.len(), report.batches)?;
     } else {
@@ -431,17 +645,28 @@ fn restore_online(a: &RestoreArgs) -> Result<Outcome> {
         }
     }
     o.flush()?;
-    Ok(if ok_all { Outcome::Ok } else { Outcome::Problems })
+    Ok(if ok_all {
+        Outcome::Ok
+    } else {
+        Outcome::Problems
+    })
 }
 
 fn restore_snapshot(a: &RestoreArgs, snapshot: &Path) -> Result<Outcome> {
     if !a.force && snapshot.exists() {
-        bail!("{}: already exists; use --force to replace it", snapshot.display());
+        bail!(
+            "{}: already exists; use --force to replace it",
+            snapshot.display()
+        );
     }
     let (manifest, recs) = read_backup(&a.backup)?;
     let kvs: Vec<etcd_store::KeyValue> = recs.iter().map(Record::to_key_value).collect();
     drop(recs);
-    let opts = etcd_store::DbWriterOptions { page_size: a.page_size, min_revision: manifest.revision, ..Default::default() };
+    let opts = etcd_store::DbWriterOptions {
+        page_size: a.page_size,
+        min_revision: manifest.revision,
+        ..Default::default()
+    };
     let s = etcd_store::write_db_file(snapshot, kvs, &opts, a.force)
         .with_context(|| format!("writing {}", snapshot.display()))?;
     let next = format!(
@@ -450,9 +675,19 @@ fn restore_snapshot(a: &RestoreArgs, snapshot: &Path) -> Result<Outcome> {
     );
     let mut o = out::stdout();
     if a.json {
-        out::json_line(&mut o, &json!({"snapshot": snapshot.display().to_string(), "keys": s.keys, "revision": s.revision, "file_size": s.file_size, "backup_revision": manifest.revision, "next": next}))?;
+        out::json_line(
+            &mut o,
+            &json!({"snapshot": snapshot.display().to_string(), "keys": s.keys, "revision": s.revision, "file_size": s.file_size, "backup_revision": manifest.revision, "next": next}),
+        )?;
     } else {
-        writeln!(o, "wrote {} keys at revision {} to {} ({} bytes, sha256 trailer)", s.keys, s.revision, snapshot.display(), s.file_size)?;
+        writeln!(
+            o,
+            "wrote {} keys at revision {} to {} ({} bytes, sha256 trailer)",
+            s.keys,
+            s.revision,
+            snapshot.display(),
+            s.file_size
+        )?;
         writeln!(o, "next, on the new etcd member's machine (etcd 3.4: `etcdctl snapshot restore` with the same flags):")?;
         writeln!(o, "  {next}")?;
     }

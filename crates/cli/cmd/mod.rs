@@ -14,7 +14,12 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Etcd(c) => etcd::run(c),
         Command::Export(a) => milvus::export(a),
         Command::Verify { backup, json } => milvus::verify(&backup, json.json),
-        Command::Inspect { input, root, salvage, json } => milvus::inspect(&input, root.as_deref(), salvage, json.json),
+        Command::Inspect {
+            input,
+            root,
+            salvage,
+            json,
+        } => milvus::inspect(&input, root.as_deref(), salvage, json.json),
         Command::Diff { a, b, limit, json } => milvus::diff(&a, &b, limit, json.json),
         Command::Restore(a) => milvus::restore(a),
     }

@@ -114,8 +114,12 @@ impl<D: AsRef<[u8]>> EtcdDb<D> {
             Err(_) => bad.push(("authUsers".to_string(), text(k))),
         })?;
         each(names::AUTH_ROLES, &mut |k, _| c.roles.push(text(k)))?;
-        each(names::MEMBERS, &mut |k, v| c.members.push((text(k), text(v))))?;
-        each(names::MEMBERS_REMOVED, &mut |k, _| c.members_removed.push(text(k)))?;
+        each(names::MEMBERS, &mut |k, v| {
+            c.members.push((text(k), text(v)))
+        })?;
+        each(names::MEMBERS_REMOVED, &mut |k, _| {
+            c.members_removed.push(text(k))
+        })?;
         each(names::CLUSTER, &mut |k, v| {
             if k == b"clusterVersion" {
                 c.cluster_version = Some(text(v));

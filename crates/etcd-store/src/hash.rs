@@ -54,14 +54,20 @@ impl<D: AsRef<[u8]> + Sync> EtcdDb<D> {
         let compact = self.compact_revision();
         let current = self.current_revision()?;
         if rev > current {
-            return Err(Error::FutureRevision { requested: rev, current });
+            return Err(Error::FutureRevision {
+                requested: rev,
+                current,
+            });
         }
         let refused = match rules {
             HashRules::Legacy => rev > 0 && rev <= compact,
             HashRules::Current => rev > 0 && rev < compact,
         };
         if refused {
-            return Err(Error::Compacted { requested: rev, compact });
+            return Err(Error::Compacted {
+                requested: rev,
+                compact,
+            });
         }
         let at = if rev == 0 { current } else { rev };
         // keep(at): each key's newest entry at or below `at`, unless a delete.
@@ -73,7 +79,11 @@ impl<D: AsRef<[u8]> + Sync> EtcdDb<D> {
             }
             newest.insert(e.user_key()?, (e.rev.rev, e.rev.tombstone));
         }
-        let keep: FxHashSet<Revision> = newest.into_values().filter(|(_, t)| !t).map(|(r, _)| r).collect();
+        let keep: FxHashSet<Revision> = newest
+            .into_values()
+            .filter(|(_, t)| !t)
+            .map(|(r, _)| r)
+            .collect();
         let mut h = crc32c::crc32c(buckets::KEY);
         for e in self.revisions()? {
             let e = e?;
@@ -90,7 +100,11 @@ impl<D: AsRef<[u8]> + Sync> EtcdDb<D> {
             h = crc32c::crc32c_append(h, e.raw_key);
             h = crc32c::crc32c_append(h, e.value);
         }
-        Ok(HashKv { hash: h, hash_revision: at, compact_revision: compact })
+        Ok(HashKv {
+            hash: h,
+            hash_revision: at,
+            compact_revision: compact,
+        })
     }
 
     /// The numbers of `etcdutl snapshot status`. Runs bbolt's check first,
@@ -154,8 +168,22 @@ mod tests {
         let mut b = Builder::new(Cursor::new(Vec::new()), BuilderOptions::default()).unwrap();
         b.begin_bucket(b"key").unwrap();
         for (main, sub, t, kv) in entries {
-            let k = RevisionKey { rev: Revision { main: *main, sub: *sub }, tombstone: *t }.encode();
-            let v = if *t { KeyValue { key: kv.key.clone(), ..Default::default() } } else { kv.clone() };
+            let k = RevisionKey {
+                rev: Revision {
+                    main: *main,
+                    sub: *sub,
+                },
+                tombstone: *t,
+            }
+            .encode();
+            let v = if *t {
+                KeyValue {
+                    key: kv.key.clone(),
+                    ..Default::default()
+                }
+            } else {
+                kv.clone()
+            };
             b.put(&k, &v.encode_to_vec()).unwrap();
         }
         b.end_bucket().unwrap();
@@ -168,7 +196,14 @@ mod tests {
     }
 
     fn kv(key: &str, value: &str, create: i64, m: i64, version: i64) -> KeyValue {
-        KeyValue { key: key.into(), create_revision: create, mod_revision: m, version, value: value.into(), lease: 0 }
+        KeyValue {
+            key: key.into(),
+            create_revision: create,
+            mod_revision: m,
+            version,
+            value: value.into(),
+            lease: 0,
+        }
     }
 
     // Vectors seen on a fresh etcd 3.4.23 member (the format spec, HashKV).
@@ -182,11 +217,37 @@ mod tests {
         let d = db(&[a1.clone(), b2.clone(), del_a.clone()], &[]);
         assert_eq!(d.hash_kv(0, HashRules::Legacy).unwrap().hash, 1562576432);
         // After `compact 4` only (3,0) b survives on disk.
-        let rev4 = RevisionKey { rev: Revision { main: 4, sub: 0 }, tombstone: false }.encode();
-        let d = db(std::slice::from_ref(&b2), &[(b"finishedCompactRev", rev4.clone()), (b"scheduledCompactRev", rev4)]);
+        let rev4 = RevisionKey {
+            rev: Revision { main: 4, sub: 0 },
+            tombstone: false,
+        }
+        .encode();
+        let d = db(
+            std::slice::from_ref(&b2),
+            &[
+                (b"finishedCompactRev", rev4.clone()),
+                (b"scheduledCompactRev", rev4),
+            ],
+        );
         assert_eq!(d.hash_kv(0, HashRules::Legacy).unwrap().hash, 728145079);
-        assert!(matches!(d.hash_kv(4, HashRules::Legacy), Err(Error::Compacted { requested: 4, compact: 4 })));
-        assert_eq!(d.hash_kv(4, HashRules::Current).unwrap().hash, 728145079, "3.5.10+: R == compact is allowed");
-        assert!(matches!(d.hash_kv(9, HashRules::Legacy), Err(Error::FutureRevision { requested: 9, current: 4 })));
+        assert!(matches!(
+            d.hash_kv(4, HashRules::Legacy),
+            Err(Error::Compacted {
+                requested: 4,
+                compact: 4
+            })
+        ));
+        assert_eq!(
+            d.hash_kv(4, HashRules::Current).unwrap().hash,
+            728145079,
+            "3.5.10+: R == compact is allowed"
+        );
+        assert!(matches!(
+            d.hash_kv(9, HashRules::Legacy),
+            Err(Error::FutureRevision {
+                requested: 9,
+                current: 4
+            })
+        ));
     }
 }

@@ -62,14 +62,19 @@ pub struct DecodeError(pub String);
 fn varint(buf: &[u8], pos: &mut usize) -> Result<u64, DecodeError> {
     let mut v: u64 = 0;
     for i in 0..10 {
-        let b = *buf.get(*pos).ok_or_else(|| DecodeError(format!("varint cut short at byte {}", *pos)))?;
+        let b = *buf
+            .get(*pos)
+            .ok_or_else(|| DecodeError(format!("varint cut short at byte {}", *pos)))?;
         *pos += 1;
         v |= u64::from(b & 0x7f) << (7 * i);
         if b < 0x80 {
             return Ok(v);
         }
     }
-    Err(DecodeError(format!("varint longer than 10 bytes ending at byte {}", *pos)))
+    Err(DecodeError(format!(
+        "varint longer than 10 bytes ending at byte {}",
+        *pos
+    )))
 }
 
 #[inline]
@@ -82,7 +87,10 @@ fn bytes<'a>(buf: &'a [u8], pos: &mut usize) -> Result<&'a [u8], DecodeError> {
             *pos = start + s.len();
             Ok(s)
         }
-        None => Err(DecodeError(format!("field of {len} bytes at byte {start} runs past the end ({} bytes)", buf.len()))),
+        None => Err(DecodeError(format!(
+            "field of {len} bytes at byte {start} runs past the end ({} bytes)",
+            buf.len()
+        ))),
     }
 }
 
@@ -103,7 +111,9 @@ impl<'a> KeyValueRef<'a> {
                 (4, 0) => kv.version = varint(buf, &mut pos)? as i64,
                 (6, 0) => kv.lease = varint(buf, &mut pos)? as i64,
                 (0, _) => return Err(DecodeError(format!("field number 0 at byte {pos}"))),
-                (1..=6, _) => return Err(DecodeError(format!("field {field} with wire type {wire}"))),
+                (1..=6, _) => {
+                    return Err(DecodeError(format!("field {field} with wire type {wire}")))
+                }
                 (_, 0) => {
                     varint(buf, &mut pos)?;
                 }
@@ -112,7 +122,11 @@ impl<'a> KeyValueRef<'a> {
                     bytes(buf, &mut pos)?;
                 }
                 (_, 5) => pos = skip(buf, pos, 4)?,
-                _ => return Err(DecodeError(format!("unsupported wire type {wire} for field {field}"))),
+                _ => {
+                    return Err(DecodeError(format!(
+                        "unsupported wire type {wire} for field {field}"
+                    )))
+                }
             }
         }
         Ok(kv)
@@ -178,7 +192,9 @@ impl<'a> KeyValueRef<'a> {
 fn skip(buf: &[u8], pos: usize, n: usize) -> Result<usize, DecodeError> {
     let end = pos + n;
     if end > buf.len() {
-        return Err(DecodeError(format!("fixed field runs past the end at byte {pos}")));
+        return Err(DecodeError(format!(
+            "fixed field runs past the end at byte {pos}"
+        )));
     }
     Ok(end)
 }
@@ -205,15 +221,27 @@ impl KeyValue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use prost::Message;
     use proptest::prelude::*;
+    use prost::Message;
 
     #[test]
     fn etcd_example_bytes() {
         // (4,0): key "a" holds "11", created at 2, version 2 (verified on etcd 3.4.23).
-        let b = [0x0a, 0x01, 0x61, 0x10, 0x02, 0x18, 0x04, 0x20, 0x02, 0x2a, 0x02, 0x31, 0x31];
+        let b = [
+            0x0a, 0x01, 0x61, 0x10, 0x02, 0x18, 0x04, 0x20, 0x02, 0x2a, 0x02, 0x31, 0x31,
+        ];
         let kv = KeyValueRef::decode(&b).unwrap();
-        assert_eq!((kv.key, kv.create_revision, kv.mod_revision, kv.version, kv.value, kv.lease), (&b"a"[..], 2, 4, 2, &b"11"[..], 0));
+        assert_eq!(
+            (
+                kv.key,
+                kv.create_revision,
+                kv.mod_revision,
+                kv.version,
+                kv.value,
+                kv.lease
+            ),
+            (&b"a"[..], 2, 4, 2, &b"11"[..], 0)
+        );
         assert_eq!(kv.to_owned().encode_to_vec(), b);
         // A tombstone holds only the key.
         let t = KeyValueRef::decode(&[0x0a, 0x02, 0x70, 0x31]).unwrap();
@@ -222,7 +250,10 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        assert!(KeyValueRef::decode(&[0x0a, 0x05, 0x61]).is_err(), "key past the end");
+        assert!(
+            KeyValueRef::decode(&[0x0a, 0x05, 0x61]).is_err(),
+            "key past the end"
+        );
         assert!(KeyValueRef::decode(&[0x10]).is_err(), "cut varint");
         assert!(KeyValueRef::decode(&[0xff; 11]).is_err(), "overlong varint");
         assert!(KeyValueRef::decode(&[0x0b]).is_err(), "field 1 as a group");

@@ -28,7 +28,15 @@
 //! naming its revision, never a panic.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic))]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
 
 pub mod cluster;
 mod error;
@@ -42,11 +50,11 @@ pub mod snapshot;
 pub mod store;
 pub mod writer;
 
+pub use cluster::{AlarmMember, Cluster, Lease, User};
 pub use error::{Error, Result};
 pub use hash::{HashKv, HashRules, Status};
 pub use kv::{KeyValue, KeyValueRef};
 pub use live::{LiveKey, LiveView};
-pub use cluster::{AlarmMember, Cluster, Lease, User};
 pub use meta::{buckets, EtcdMeta};
 pub use revision::{Revision, RevisionKey};
 pub use store::{EtcdDb, EtcdOpenOptions, HistoryEntry, RevEntry, Revisions};

@@ -113,7 +113,14 @@ impl<D: AsRef<[u8]> + Sync> EtcdDb<D> {
             }
             // Decoded here, while the entry's bytes are in cache.
             let kv = e.decode()?;
-            latest.insert(HashedKey { hash, key: kv.key }, Latest { revision: e.rev.rev, kv, tombstone: e.rev.tombstone });
+            latest.insert(
+                HashedKey { hash, key: kv.key },
+                Latest {
+                    revision: e.rev.rev,
+                    kv,
+                    tombstone: e.rev.tombstone,
+                },
+            );
         }
         Ok((latest, scanned))
     }
@@ -132,18 +139,28 @@ impl<D: AsRef<[u8]> + Sync> EtcdDb<D> {
             (a, h.join())
         });
         let (ma, scanned) = a?;
-        let (mb, _) = b.map_err(|_| crate::Error::InvalidArgument("live view worker failed".into()))??;
+        let (mb, _) =
+            b.map_err(|_| crate::Error::InvalidArgument("live view worker failed".into()))??;
         let mut keys = Vec::with_capacity(ma.len() + mb.len());
         let mut deleted = 0;
         for l in ma.into_values().chain(mb.into_values()) {
             if l.tombstone {
                 deleted += 1;
             } else {
-                keys.push(LiveKey { revision: l.revision, kv: l.kv });
+                keys.push(LiveKey {
+                    revision: l.revision,
+                    kv: l.kv,
+                });
             }
         }
         sort_by_key(&mut keys);
-        Ok(LiveView { revision: at, compact_revision: self.compact_revision(), keys, entries_scanned: scanned, deleted_keys: deleted })
+        Ok(LiveView {
+            revision: at,
+            compact_revision: self.compact_revision(),
+            keys,
+            entries_scanned: scanned,
+            deleted_keys: deleted,
+        })
     }
 }
 

@@ -35,7 +35,18 @@ pub mod buckets {
     /// Cluster version.
     pub const CLUSTER: &[u8] = b"cluster";
     /// Every bucket a fresh etcd has, in byte order.
-    pub const ALL: [&[u8]; 10] = [ALARM, AUTH, AUTH_ROLES, AUTH_USERS, CLUSTER, KEY, LEASE, MEMBERS, MEMBERS_REMOVED, META];
+    pub const ALL: [&[u8]; 10] = [
+        ALARM,
+        AUTH,
+        AUTH_ROLES,
+        AUTH_USERS,
+        CLUSTER,
+        KEY,
+        LEASE,
+        MEMBERS,
+        MEMBERS_REMOVED,
+        META,
+    ];
 }
 
 /// What the `meta` bucket says.
@@ -56,14 +67,20 @@ pub struct EtcdMeta {
 }
 
 fn u64_be(key: &str, v: &[u8]) -> Result<u64> {
-    let a: [u8; 8] = v.try_into().map_err(|_| Error::BadMeta { key: key.into(), what: format!("{} bytes, expected 8", v.len()) })?;
+    let a: [u8; 8] = v.try_into().map_err(|_| Error::BadMeta {
+        key: key.into(),
+        what: format!("{} bytes, expected 8", v.len()),
+    })?;
     Ok(u64::from_be_bytes(a))
 }
 
 fn rev(key: &str, v: &[u8]) -> Result<i64> {
     match RevisionKey::parse(v) {
         Some(r) if !r.tombstone => Ok(r.rev.main),
-        _ => Err(Error::BadMeta { key: key.into(), what: format!("{} bytes, expected a 17-byte revision", v.len()) }),
+        _ => Err(Error::BadMeta {
+            key: key.into(),
+            what: format!("{} bytes, expected a 17-byte revision", v.len()),
+        }),
     }
 }
 

@@ -55,7 +55,10 @@ impl RevisionKey {
         }
         let main = i64::try_from(u64::from_be_bytes(b.get(0..8)?.try_into().ok()?)).ok()?;
         let sub = i64::try_from(u64::from_be_bytes(b.get(9..17)?.try_into().ok()?)).ok()?;
-        Some(RevisionKey { rev: Revision { main, sub }, tombstone })
+        Some(RevisionKey {
+            rev: Revision { main, sub },
+            tombstone,
+        })
     }
 
     /// The bucket key bytes (17, or 18 for a tombstone).
@@ -77,11 +80,20 @@ mod tests {
 
     #[test]
     fn round_trip_and_rejects() {
-        let k = RevisionKey { rev: Revision { main: 0x0102, sub: 3 }, tombstone: false };
+        let k = RevisionKey {
+            rev: Revision {
+                main: 0x0102,
+                sub: 3,
+            },
+            tombstone: false,
+        };
         let b = k.encode();
         assert_eq!(b, [0, 0, 0, 0, 0, 0, 1, 2, b'_', 0, 0, 0, 0, 0, 0, 0, 3]);
         assert_eq!(RevisionKey::parse(&b), Some(k));
-        let t = RevisionKey { tombstone: true, ..k };
+        let t = RevisionKey {
+            tombstone: true,
+            ..k
+        };
         assert_eq!(RevisionKey::parse(&t.encode()), Some(t));
         let mut bad = b.clone();
         bad[8] = b'-';

@@ -101,7 +101,13 @@ fn entry_ok(rev: &RevisionKey, value: &[u8]) -> bool {
 
 fn compact_from<D: AsRef<[u8]>>(db: &bbolt::Db<D>) -> Option<i64> {
     let b = db.bucket(&[crate::meta::buckets::META]).ok()?;
-    let get = |k: &[u8]| b.get(k).ok().flatten().and_then(RevisionKey::parse).map(|r| r.rev.main);
+    let get = |k: &[u8]| {
+        b.get(k)
+            .ok()
+            .flatten()
+            .and_then(RevisionKey::parse)
+            .map(|r| r.rev.main)
+    };
     match (get(b"finishedCompactRev"), get(b"scheduledCompactRev")) {
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
@@ -112,7 +118,9 @@ fn compact_from<D: AsRef<[u8]>>(db: &bbolt::Db<D>) -> Option<i64> {
 /// `data`'s lifetime (by offset; an empty slice if it is not inside).
 fn rebase<'a>(data: &'a [u8], s: &[u8]) -> &'a [u8] {
     let off = (s.as_ptr() as usize).wrapping_sub(data.as_ptr() as usize);
-    off.checked_add(s.len()).and_then(|end| data.get(off..end)).unwrap_or_default()
+    off.checked_add(s.len())
+        .and_then(|end| data.get(off..end))
+        .unwrap_or_default()
 }
 
 /// Salvages the `key` bucket of a (possibly damaged) etcd db file.
@@ -120,14 +128,25 @@ pub fn salvage(data: &[u8]) -> Result<Salvaged<'_>> {
     let body = crate::snapshot::DbBytes::new(data);
     let bytes: &[u8] = data.get(..body.as_ref().len()).unwrap_or_default();
     let db = bbolt::Db::open(bytes)?;
-    let mut report = SalvageReport { compact_revision: -1, ..Default::default() };
+    let mut report = SalvageReport {
+        compact_revision: -1,
+        ..Default::default()
+    };
     let mut entries: BTreeMap<RevisionKey, Recovered<'_>> = BTreeMap::new();
     let mut compact: Option<i64> = None;
     // 1. The trees, newest meta first.
     let views = [bbolt::MetaChoice::Newest, bbolt::MetaChoice::Older];
     let mut used_slots = Vec::new();
     for choice in views {
-        let Ok(v) = bbolt::Db::open_with(bytes, &bbolt::OpenOptions { meta: choice, page_size: Some(db.page_size()) }) else { continue };
+        let Ok(v) = bbolt::Db::open_with(
+            bytes,
+            &bbolt::OpenOptions {
+                meta: choice,
+                page_size: Some(db.page_size()),
+            },
+        ) else {
+            continue;
+        };
         if used_slots.contains(&v.meta_slot()) {
             continue;
         }
@@ -138,7 +157,9 @@ pub fn salvage(data: &[u8]) -> Result<Salvaged<'_>> {
         let bucket = match v.bucket(&[crate::meta::buckets::KEY]) {
             Ok(b) => b,
             Err(e) => {
-                report.damaged.push(format!("meta {}: `key` bucket: {e}", v.meta_slot()));
+                report
+                    .damaged
+                    .push(format!("meta {}: `key` bucket: {e}", v.meta_slot()));
                 continue;
             }
         };
@@ -148,15 +169,28 @@ pub fn salvage(data: &[u8]) -> Result<Salvaged<'_>> {
         }
         for (_, es) in walk.leaves {
             for e in es {
-                let Some(rev) = RevisionKey::parse(e.key) else { continue };
+                let Some(rev) = RevisionKey::parse(e.key) else {
+                    continue;
+                };
                 if e.is_bucket() || !entry_ok(&rev, e.value) {
                     continue;
                 }
                 match entries.get(&rev) {
-                    Some(prev) if prev.value != e.value => report.conflicts.push(format!("{} (meta {})", rev.rev, v.meta_slot())),
+                    Some(prev) if prev.value != e.value => {
+                        report
+                            .conflicts
+                            .push(format!("{} (meta {})", rev.rev, v.meta_slot()))
+                    }
                     Some(_) => {}
                     None => {
-                        entries.insert(rev, Recovered { rev, value: rebase(data, e.value), found: Found::Tree });
+                        entries.insert(
+                            rev,
+                            Recovered {
+                                rev,
+                                value: rebase(data, e.value),
+                                found: Found::Tree,
+                            },
+                        );
                     }
                 }
             }
@@ -167,23 +201,36 @@ pub fn salvage(data: &[u8]) -> Result<Salvaged<'_>> {
     // 2. Every leaf page of the file.
     for leaf in db.scan_leaf_pages() {
         for e in leaf.entries {
-            let Some(rev) = RevisionKey::parse(e.key) else { continue };
+            let Some(rev) = RevisionKey::parse(e.key) else {
+                continue;
+            };
             if e.is_bucket() || !entry_ok(&rev, e.value) {
                 continue;
             }
             match entries.get(&rev) {
                 Some(prev) if prev.value != e.value => {
                     if prev.found == Found::Tree {
-                        report.conflicts.push(format!("{} (page {})", rev.rev, leaf.page));
+                        report
+                            .conflicts
+                            .push(format!("{} (page {})", rev.rev, leaf.page));
                     }
                 }
                 Some(_) => {}
                 None => {
                     if rev.rev.main <= report.compact_revision {
-                        report.left_out_below_compact.push(format!("{} (page {})", rev.rev, leaf.page));
+                        report
+                            .left_out_below_compact
+                            .push(format!("{} (page {})", rev.rev, leaf.page));
                         continue;
                     }
-                    entries.insert(rev, Recovered { rev, value: rebase(data, e.value), found: Found::Scan });
+                    entries.insert(
+                        rev,
+                        Recovered {
+                            rev,
+                            value: rebase(data, e.value),
+                            found: Found::Scan,
+                        },
+                    );
                 }
             }
         }
@@ -196,7 +243,9 @@ pub fn salvage(data: &[u8]) -> Result<Salvaged<'_>> {
         m.dedup();
         m
     };
-    let floor = report.compact_revision.max(mains.first().copied().unwrap_or(1) - 1);
+    let floor = report
+        .compact_revision
+        .max(mains.first().copied().unwrap_or(1) - 1);
     let mut prev = floor;
     for &m in mains.iter().filter(|&&m| m > floor) {
         if m > prev + 1 {
@@ -221,11 +270,20 @@ impl<'a> Salvaged<'a> {
     pub fn live_with(&mut self, exclude_stale: bool) -> Result<LiveView<'a>> {
         let mut latest: BTreeMap<&'a [u8], (Revision, KeyValueRef<'a>, bool)> = BTreeMap::new();
         for r in self.entries.values() {
-            let kv = KeyValueRef::decode(r.value).map_err(|e| crate::Error::BadKeyValue { rev: r.rev.rev, what: e.0 })?;
+            let kv = KeyValueRef::decode(r.value).map_err(|e| crate::Error::BadKeyValue {
+                rev: r.rev.rev,
+                what: e.0,
+            })?;
             latest.insert(kv.key, (r.rev.rev, kv, r.rev.tombstone));
         }
         // A change newer than a key's newest entry may sit in a later gap.
-        let last_gap_end = self.report.revision_gaps.iter().map(|g| g.1).max().unwrap_or(i64::MIN);
+        let last_gap_end = self
+            .report
+            .revision_gaps
+            .iter()
+            .map(|g| g.1)
+            .max()
+            .unwrap_or(i64::MIN);
         let mut keys = Vec::new();
         let mut deleted = 0;
         let mut stale = 0;
@@ -251,7 +309,12 @@ impl<'a> Salvaged<'a> {
         self.report.possibly_stale_keys = stale;
         self.report.possibly_stale = listed;
         self.report.stale_left_out = left_out;
-        let revision = self.entries.keys().next_back().map_or(1, |k| k.rev.main).max(self.report.compact_revision);
+        let revision = self
+            .entries
+            .keys()
+            .next_back()
+            .map_or(1, |k| k.rev.main)
+            .max(self.report.compact_revision);
         Ok(LiveView {
             revision,
             compact_revision: self.report.compact_revision,

@@ -21,7 +21,9 @@ pub fn trailer(file: &[u8]) -> Option<[u8; 32]> {
 
 /// Verifies a snapshot's trailer: the SHA-256 of everything before it.
 pub fn verify(file: &[u8]) -> Result<Option<[u8; 32]>> {
-    let Some(expected) = trailer(file) else { return Ok(None) };
+    let Some(expected) = trailer(file) else {
+        return Ok(None);
+    };
     let body = file.get(..file.len() - TRAILER_LEN).unwrap_or_default();
     let actual: [u8; 32] = Sha256::digest(body).into();
     if actual != expected {
@@ -41,7 +43,11 @@ impl<D: AsRef<[u8]>> DbBytes<D> {
     /// Strips a trailer when the length says there is one.
     pub fn new(inner: D) -> Self {
         let all = inner.as_ref().len();
-        let len = if trailer(inner.as_ref()).is_some() { all - TRAILER_LEN } else { all };
+        let len = if trailer(inner.as_ref()).is_some() {
+            all - TRAILER_LEN
+        } else {
+            all
+        };
         DbBytes { inner, len }
     }
 

@@ -19,7 +19,10 @@ pub struct EtcdOpenOptions {
 
 impl Default for EtcdOpenOptions {
     fn default() -> Self {
-        EtcdOpenOptions { verify_trailer: true, bolt: bbolt::OpenOptions::default() }
+        EtcdOpenOptions {
+            verify_trailer: true,
+            bolt: bbolt::OpenOptions::default(),
+        }
     }
 }
 
@@ -44,12 +47,18 @@ pub struct RevEntry<'a> {
 impl<'a> RevEntry<'a> {
     /// The KeyValue, decoded without copying.
     pub fn decode(&self) -> Result<KeyValueRef<'a>> {
-        KeyValueRef::decode(self.value).map_err(|e| Error::BadKeyValue { rev: self.rev.rev, what: e.0 })
+        KeyValueRef::decode(self.value).map_err(|e| Error::BadKeyValue {
+            rev: self.rev.rev,
+            what: e.0,
+        })
     }
 
     /// Only the user key.
     pub fn user_key(&self) -> Result<&'a [u8]> {
-        KeyValueRef::decode_key(self.value).map_err(|e| Error::BadKeyValue { rev: self.rev.rev, what: e.0 })
+        KeyValueRef::decode_key(self.value).map_err(|e| Error::BadKeyValue {
+            rev: self.rev.rev,
+            what: e.0,
+        })
     }
 }
 
@@ -67,7 +76,11 @@ impl<'a> Iterator for Revisions<'a> {
         if self.done {
             return None;
         }
-        let e = if self.started { self.cursor.next() } else { self.cursor.first() };
+        let e = if self.started {
+            self.cursor.next()
+        } else {
+            self.cursor.first()
+        };
         self.started = true;
         let e = match e {
             Ok(Some(e)) => e,
@@ -81,7 +94,11 @@ impl<'a> Iterator for Revisions<'a> {
             }
         };
         match RevisionKey::parse(e.key) {
-            Some(rev) if !e.is_bucket() => Some(Ok(RevEntry { rev, raw_key: e.key, value: e.value })),
+            Some(rev) if !e.is_bucket() => Some(Ok(RevEntry {
+                rev,
+                raw_key: e.key,
+                value: e.value,
+            })),
             _ => {
                 self.done = true;
                 Some(Err(Error::BadRevisionKey(e.key.to_vec())))
@@ -99,7 +116,11 @@ impl<D: AsRef<[u8]>> EtcdDb<D> {
     /// Opens with options.
     pub fn open_with(data: D, opts: &EtcdOpenOptions) -> Result<Self> {
         let bytes = DbBytes::new(data);
-        let trailer = if opts.verify_trailer { snapshot::verify(bytes.file())? } else { snapshot::trailer(bytes.file()) };
+        let trailer = if opts.verify_trailer {
+            snapshot::verify(bytes.file())?
+        } else {
+            snapshot::trailer(bytes.file())
+        };
         let db = bbolt::Db::open_with(bytes, &opts.bolt)?;
         match db.bucket(&[buckets::KEY]) {
             Ok(_) => {}
@@ -137,7 +158,11 @@ impl<D: AsRef<[u8]>> EtcdDb<D> {
 
     /// Every entry of the `key` bucket, in revision order.
     pub fn revisions(&self) -> Result<Revisions<'_>> {
-        Ok(Revisions { cursor: self.key_bucket()?.cursor(), started: false, done: false })
+        Ok(Revisions {
+            cursor: self.key_bucket()?.cursor(),
+            started: false,
+            done: false,
+        })
     }
 
     /// The newest entry of the `key` bucket.
@@ -145,7 +170,9 @@ impl<D: AsRef<[u8]>> EtcdDb<D> {
         let b = self.key_bucket()?;
         let mut c = b.cursor();
         match c.last()? {
-            Some(e) => RevisionKey::parse(e.key).map(Some).ok_or_else(|| Error::BadRevisionKey(e.key.to_vec())),
+            Some(e) => RevisionKey::parse(e.key)
+                .map(Some)
+                .ok_or_else(|| Error::BadRevisionKey(e.key.to_vec())),
             None => Ok(None),
         }
     }
@@ -183,10 +210,16 @@ impl<D: AsRef<[u8]>> EtcdDb<D> {
         let current = self.current_revision()?;
         let compact = self.compact_revision();
         if rev > current {
-            return Err(Error::FutureRevision { requested: rev, current });
+            return Err(Error::FutureRevision {
+                requested: rev,
+                current,
+            });
         }
         if rev > 0 && rev < compact {
-            return Err(Error::Compacted { requested: rev, compact });
+            return Err(Error::Compacted {
+                requested: rev,
+                compact,
+            });
         }
         Ok(if rev <= 0 { current } else { rev })
     }

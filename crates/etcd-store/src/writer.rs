@@ -41,7 +41,14 @@ pub struct DbWriterOptions {
 
 impl Default for DbWriterOptions {
     fn default() -> Self {
-        DbWriterOptions { page_size: 4096, consistent_index: 1, term: 1, cluster_version: None, sha256_trailer: true, min_revision: 0 }
+        DbWriterOptions {
+            page_size: 4096,
+            consistent_index: 1,
+            term: 1,
+            cluster_version: None,
+            sha256_trailer: true,
+            min_revision: 0,
+        }
     }
 }
 
@@ -65,16 +72,25 @@ fn prepare(mut kvs: Vec<KeyValue>) -> Result<(Vec<(Revision, KeyValue)>, u64)> {
     for w in kvs.windows(2) {
         if let [a, b] = w {
             if a.key == b.key {
-                return Err(Error::InvalidArgument(format!("key {:?} given twice", String::from_utf8_lossy(&a.key))));
+                return Err(Error::InvalidArgument(format!(
+                    "key {:?} given twice",
+                    String::from_utf8_lossy(&a.key)
+                )));
             }
         }
     }
     let mut dropped = 0;
     for kv in &mut kvs {
         if kv.key.is_empty() {
-            return Err(Error::InvalidArgument("a KeyValue with an empty key".into()));
+            return Err(Error::InvalidArgument(
+                "a KeyValue with an empty key".into(),
+            ));
         }
-        if kv.mod_revision < 1 || kv.create_revision < 1 || kv.create_revision > kv.mod_revision || kv.version < 1 {
+        if kv.mod_revision < 1
+            || kv.create_revision < 1
+            || kv.create_revision > kv.mod_revision
+            || kv.version < 1
+        {
             return Err(Error::InvalidArgument(format!(
                 "key {:?}: revisions create={} mod={} version={} are not those of a live key",
                 String::from_utf8_lossy(&kv.key),
@@ -93,21 +109,47 @@ fn prepare(mut kvs: Vec<KeyValue>) -> Result<(Vec<(Revision, KeyValue)>, u64)> {
     let mut out = Vec::with_capacity(kvs.len());
     let mut prev = (0i64, -1i64);
     for kv in kvs {
-        let sub = if kv.mod_revision == prev.0 { prev.1 + 1 } else { 0 };
+        let sub = if kv.mod_revision == prev.0 {
+            prev.1 + 1
+        } else {
+            0
+        };
         prev = (kv.mod_revision, sub);
-        out.push((Revision { main: kv.mod_revision, sub }, kv));
+        out.push((
+            Revision {
+                main: kv.mod_revision,
+                sub,
+            },
+            kv,
+        ));
     }
     Ok((out, dropped))
 }
 
 /// Writes an etcd db of `kvs` into `out`. Returns the output positioned
 /// at its end, and a summary.
-pub fn write_db<W: Write + Seek + Read>(out: W, kvs: Vec<KeyValue>, opts: &DbWriterOptions) -> Result<(W, DbSummary)> {
+pub fn write_db<W: Write + Seek + Read>(
+    out: W,
+    kvs: Vec<KeyValue>,
+    opts: &DbWriterOptions,
+) -> Result<(W, DbSummary)> {
     let (entries, leases_dropped) = prepare(kvs)?;
-    let head = entries.last().map_or(1, |(r, _)| r.main).max(opts.min_revision);
-    let bopts = BuilderOptions { page_size: opts.page_size, fill_percent: 1.0, freelist: FreelistMode::None, txid: 1 };
+    let head = entries
+        .last()
+        .map_or(1, |(r, _)| r.main)
+        .max(opts.min_revision);
+    let bopts = BuilderOptions {
+        page_size: opts.page_size,
+        fill_percent: 1.0,
+        freelist: FreelistMode::None,
+        txid: 1,
+    };
     let mut b = Builder::new(out, bopts)?;
-    let compact = RevisionKey { rev: Revision { main: head, sub: 0 }, tombstone: false }.encode();
+    let compact = RevisionKey {
+        rev: Revision { main: head, sub: 0 },
+        tombstone: false,
+    }
+    .encode();
     for name in buckets::ALL {
         b.begin_bucket(name)?;
         match name {
@@ -121,8 +163,16 @@ pub fn write_db<W: Write + Seek + Read>(out: W, kvs: Vec<KeyValue>, opts: &DbWri
                 let mut value = Vec::new();
                 for (rev, kv) in &entries {
                     value.clear();
-                    prost::Message::encode(kv, &mut value).map_err(|e| Error::InvalidArgument(e.to_string()))?;
-                    b.put(&RevisionKey { rev: *rev, tombstone: false }.encode(), &value)?;
+                    prost::Message::encode(kv, &mut value)
+                        .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+                    b.put(
+                        &RevisionKey {
+                            rev: *rev,
+                            tombstone: false,
+                        }
+                        .encode(),
+                        &value,
+                    )?;
                 }
             }
             n if n == buckets::META => {
@@ -154,12 +204,25 @@ pub fn write_db<W: Write + Seek + Read>(out: W, kvs: Vec<KeyValue>, opts: &DbWri
         file_size += 32;
     }
     out.flush()?;
-    Ok((out, DbSummary { keys: entries.len() as u64, revision: head, leases_dropped, file_size }))
+    Ok((
+        out,
+        DbSummary {
+            keys: entries.len() as u64,
+            revision: head,
+            leases_dropped,
+            file_size,
+        },
+    ))
 }
 
 /// [`write_db`] into a new file at `path` (temporary file, sync, rename;
 /// an existing file is refused unless `overwrite`).
-pub fn write_db_file(path: &Path, kvs: Vec<KeyValue>, opts: &DbWriterOptions, overwrite: bool) -> Result<DbSummary> {
+pub fn write_db_file(
+    path: &Path,
+    kvs: Vec<KeyValue>,
+    opts: &DbWriterOptions,
+    overwrite: bool,
+) -> Result<DbSummary> {
     let f = AtomicFile::create(path, overwrite)?;
     let (f, s) = write_db(f, kvs, opts)?;
     f.commit()?;

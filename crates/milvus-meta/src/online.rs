@@ -66,7 +66,9 @@ fn b64(b: &[u8]) -> String {
 
 fn unb64(s: &str) -> Result<Vec<u8>> {
     use base64::Engine;
-    base64::engine::general_purpose::STANDARD.decode(s).map_err(|e| Error::InvalidArgument(format!("bad base64 from etcd ({e}): {s:?}")))
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .map_err(|e| Error::InvalidArgument(format!("bad base64 from etcd ({e}): {s:?}")))
 }
 
 /// The first key after every key starting with `prefix` (etcd's range_end).
@@ -88,10 +90,13 @@ fn tls_config(opts: &OnlineOptions) -> Result<Option<Arc<rustls::ClientConfig>>>
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     if let Some(ca) = &opts.cacert {
-        let pem = std::fs::read(ca).map_err(|e| Error::InvalidArgument(format!("{}: {e}", ca.display())))?;
+        let pem = std::fs::read(ca)
+            .map_err(|e| Error::InvalidArgument(format!("{}: {e}", ca.display())))?;
         for c in rustls_pemfile::certs(&mut pem.as_slice()) {
             let c = c.map_err(|e| Error::InvalidArgument(format!("{}: {e}", ca.display())))?;
-            roots.add(c).map_err(|e| Error::InvalidArgument(format!("{}: {e}", ca.display())))?;
+            roots
+                .add(c)
+                .map_err(|e| Error::InvalidArgument(format!("{}: {e}", ca.display())))?;
         }
     }
     let builder = rustls::ClientConfig::builder_with_provider(provider)
@@ -100,15 +105,21 @@ fn tls_config(opts: &OnlineOptions) -> Result<Option<Arc<rustls::ClientConfig>>>
         .with_root_certificates(roots);
     let cfg = match &opts.client_cert {
         Some((cert, key)) => {
-            let cpem = std::fs::read(cert).map_err(|e| Error::InvalidArgument(format!("{}: {e}", cert.display())))?;
-            let kpem = std::fs::read(key).map_err(|e| Error::InvalidArgument(format!("{}: {e}", key.display())))?;
+            let cpem = std::fs::read(cert)
+                .map_err(|e| Error::InvalidArgument(format!("{}: {e}", cert.display())))?;
+            let kpem = std::fs::read(key)
+                .map_err(|e| Error::InvalidArgument(format!("{}: {e}", key.display())))?;
             let chain: Vec<_> = rustls_pemfile::certs(&mut cpem.as_slice())
                 .collect::<std::result::Result<_, _>>()
                 .map_err(|e| Error::InvalidArgument(format!("{}: {e}", cert.display())))?;
             let k = rustls_pemfile::private_key(&mut kpem.as_slice())
                 .map_err(|e| Error::InvalidArgument(format!("{}: {e}", key.display())))?
-                .ok_or_else(|| Error::InvalidArgument(format!("{}: no private key", key.display())))?;
-            builder.with_client_auth_cert(chain, k).map_err(|e| Error::InvalidArgument(e.to_string()))?
+                .ok_or_else(|| {
+                    Error::InvalidArgument(format!("{}: no private key", key.display()))
+                })?;
+            builder
+                .with_client_auth_cert(chain, k)
+                .map_err(|e| Error::InvalidArgument(e.to_string()))?
         }
         None => builder.with_no_client_auth(),
     };
@@ -137,7 +148,12 @@ impl Gateway {
         let mut errors = Vec::new();
         for ep in &opts.endpoints {
             let base = ep.trim_end_matches('/').to_string();
-            let mut g = Gateway { agent: agent.clone(), base: base.clone(), token: None, retries: 1 };
+            let mut g = Gateway {
+                agent: agent.clone(),
+                base: base.clone(),
+                token: None,
+                retries: 1,
+            };
             match g.post("/v3/maintenance/status", &json!({})) {
                 Ok(_) => {}
                 Err(Error::Unauthenticated(_)) if opts.user.is_some() => {}
@@ -148,9 +164,14 @@ impl Gateway {
             }
             g.retries = opts.retries.max(1);
             if let Some((user, pass)) = &opts.user {
-                let r = g.post("/v3/auth/authenticate", &json!({"name": user, "password": pass}))?;
+                let r = g.post(
+                    "/v3/auth/authenticate",
+                    &json!({"name": user, "password": pass}),
+                )?;
                 let token = r.get("token").and_then(Value::as_str).ok_or_else(|| {
-                    Error::Unauthenticated(format!("{base}: authentication as {user:?} returned no token"))
+                    Error::Unauthenticated(format!(
+                        "{base}: authentication as {user:?} returned no token"
+                    ))
                 })?;
                 g.token = Some(token.to_string());
             }
@@ -186,8 +207,12 @@ impl Gateway {
                     return match serde_json::from_slice(&raw) {
                         Ok(v) => Ok(v),
                         Err(e) => match read {
-                            Err(io) => Err(Error::Unreachable(format!("{url}: reading the reply: {io}"))),
-                            Ok(_) => Err(Error::InvalidArgument(format!("{url}: bad JSON reply: {e}"))),
+                            Err(io) => Err(Error::Unreachable(format!(
+                                "{url}: reading the reply: {io}"
+                            ))),
+                            Ok(_) => Err(Error::InvalidArgument(format!(
+                                "{url}: bad JSON reply: {e}"
+                            ))),
                         },
                     };
                 }
@@ -202,12 +227,25 @@ impl Gateway {
                             let text = String::from_utf8_lossy(&raw).into_owned();
                             let m = serde_json::from_str::<Value>(&text)
                                 .ok()
-                                .and_then(|v| v.get("message").or(v.get("error")).and_then(Value::as_str).map(str::to_string))
+                                .and_then(|v| {
+                                    v.get("message")
+                                        .or(v.get("error"))
+                                        .and_then(Value::as_str)
+                                        .map(str::to_string)
+                                })
                                 .unwrap_or(text);
-                            if code == 401 || m.contains("authentication failed") || m.contains("user name is empty") || m.contains("invalid auth token") || m.contains("permission denied") {
+                            if code == 401
+                                || m.contains("authentication failed")
+                                || m.contains("user name is empty")
+                                || m.contains("invalid auth token")
+                                || m.contains("permission denied")
+                            {
                                 return Err(Error::Unauthenticated(format!("{url}: {m}")));
                             }
-                            if m.contains("too many requests") || m.contains("leader changed") || m.contains("timed out") {
+                            if m.contains("too many requests")
+                                || m.contains("leader changed")
+                                || m.contains("timed out")
+                            {
                                 last = format!("{url}: {m}");
                                 continue;
                             }
@@ -230,17 +268,34 @@ impl Gateway {
 
     /// Number of keys in [start, end).
     pub fn count(&self, start: &[u8], end: &[u8]) -> Result<u64> {
-        let r = self.post("/v3/kv/range", &json!({"key": b64(start), "range_end": b64(end), "count_only": true}))?;
-        Ok(r.get("count").and_then(|c| c.as_str().and_then(|s| s.parse().ok()).or(c.as_u64())).unwrap_or(0))
+        let r = self.post(
+            "/v3/kv/range",
+            &json!({"key": b64(start), "range_end": b64(end), "count_only": true}),
+        )?;
+        Ok(r.get("count")
+            .and_then(|c| c.as_str().and_then(|s| s.parse().ok()).or(c.as_u64()))
+            .unwrap_or(0))
     }
 
     /// All (key, value) in [start, end), fetched in pages.
-    pub fn range_all(&self, start: &[u8], end: &[u8], page: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    pub fn range_all(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        page: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let mut out = Vec::new();
         let mut from = start.to_vec();
         loop {
-            let r = self.post("/v3/kv/range", &json!({"key": b64(&from), "range_end": b64(end), "limit": page}))?;
-            let kvs = r.get("kvs").and_then(Value::as_array).cloned().unwrap_or_default();
+            let r = self.post(
+                "/v3/kv/range",
+                &json!({"key": b64(&from), "range_end": b64(end), "limit": page}),
+            )?;
+            let kvs = r
+                .get("kvs")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             for kv in &kvs {
                 let k = unb64(kv.get("key").and_then(Value::as_str).unwrap_or_default())?;
                 let v = unb64(kv.get("value").and_then(Value::as_str).unwrap_or_default())?;
@@ -259,10 +314,16 @@ impl Gateway {
 
     /// One transaction of puts.
     pub fn put_all(&self, batch: &[&Record]) -> Result<()> {
-        let ops: Vec<Value> = batch.iter().map(|r| json!({"request_put": {"key": b64(&r.key), "value": b64(&r.value)}})).collect();
+        let ops: Vec<Value> = batch
+            .iter()
+            .map(|r| json!({"request_put": {"key": b64(&r.key), "value": b64(&r.value)}}))
+            .collect();
         let r = self.post("/v3/kv/txn", &json!({"success": ops}))?;
         if r.get("succeeded").and_then(Value::as_bool) == Some(false) {
-            return Err(Error::Rejected(format!("{}: transaction not applied", self.base)));
+            return Err(Error::Rejected(format!(
+                "{}: transaction not applied",
+                self.base
+            )));
         }
         Ok(())
     }
@@ -347,9 +408,17 @@ pub fn restore(
     for (s, e) in &rs {
         existing += g.count(s, e)?;
     }
-    let mut report = OnlineReport { endpoint: g.endpoint().to_string(), existing, dry_run, ..Default::default() };
+    let mut report = OnlineReport {
+        endpoint: g.endpoint().to_string(),
+        existing,
+        dry_run,
+        ..Default::default()
+    };
     if existing > 0 && !force {
-        return Err(Error::TargetNotEmpty { endpoint: report.endpoint, keys: existing });
+        return Err(Error::TargetNotEmpty {
+            endpoint: report.endpoint,
+            keys: existing,
+        });
     }
     let bs = batches(records, opts.max_ops, opts.max_bytes);
     report.batches = bs.len() as u64;
@@ -357,7 +426,11 @@ pub fn restore(
         return Ok(report);
     }
     for b in &bs {
-        g.put_all(b).map_err(|e| Error::Partial { written: report.written, total: records.len() as u64, cause: e.to_string() })?;
+        g.put_all(b).map_err(|e| Error::Partial {
+            written: report.written,
+            total: records.len() as u64,
+            cause: e.to_string(),
+        })?;
         report.written += b.len() as u64;
         progress(report.written);
     }
@@ -371,7 +444,9 @@ pub fn restore(
     for r in records {
         match back.get(&r.key) {
             Some(v) if *v == r.value => report.verified += 1,
-            _ => report.mismatched.push(String::from_utf8_lossy(&r.key).into_owned()),
+            _ => report
+                .mismatched
+                .push(String::from_utf8_lossy(&r.key).into_owned()),
         }
     }
     Ok(report)
@@ -381,7 +456,13 @@ pub fn restore(
 mod tests {
     #[test]
     fn base64_both_ways() {
-        for (raw, enc) in [(&b""[..], ""), (b"a", "YQ=="), (b"ab", "YWI="), (b"abc", "YWJj"), (b"11", "MTE=")] {
+        for (raw, enc) in [
+            (&b""[..], ""),
+            (b"a", "YQ=="),
+            (b"ab", "YWI="),
+            (b"abc", "YWJj"),
+            (b"11", "MTE="),
+        ] {
             assert_eq!(super::b64(raw), enc);
             assert_eq!(super::unb64(enc).unwrap(), raw);
         }

@@ -54,7 +54,14 @@ pub fn discover<'a>(keys: impl IntoIterator<Item = &'a [u8]>) -> Vec<(String, u6
     let mut last: Option<&[u8]> = None;
     for k in keys {
         let r = match last {
-            Some(r) if k.len() > r.len() && k.starts_with(r) && k.get(r.len()) == Some(&b'/') && k.get(r.len() + 1..).is_some_and(marker_follows) => Some(r),
+            Some(r)
+                if k.len() > r.len()
+                    && k.starts_with(r)
+                    && k.get(r.len()) == Some(&b'/')
+                    && k.get(r.len() + 1..).is_some_and(marker_follows) =>
+            {
+                Some(r)
+            }
             _ => root_of(k),
         };
         if let Some(r) = r {
@@ -63,7 +70,9 @@ pub fn discover<'a>(keys: impl IntoIterator<Item = &'a [u8]>) -> Vec<(String, u6
         }
     }
     // A key counts for every root it is under (the marker finds the innermost).
-    m.into_iter().map(|(r, n)| (String::from_utf8_lossy(r).into_owned(), n)).collect()
+    m.into_iter()
+        .map(|(r, n)| (String::from_utf8_lossy(r).into_owned(), n))
+        .collect()
 }
 
 /// Whether `key` lies under root `root` (`<root>/...`).
@@ -102,19 +111,41 @@ mod tests {
     fn roots_by_markers() {
         assert_eq!(root_of(b"by-dev/meta/session/id"), Some(&b"by-dev"[..]));
         assert_eq!(root_of(b"by-dev/kv/gid/idTimestamp"), Some(&b"by-dev"[..]));
-        assert_eq!(root_of(b"tenant-a/milvus/meta/root-coord/database/db-info/1"), Some(&b"tenant-a/milvus"[..]));
-        assert_eq!(root_of(b"app/meta/data"), None, "meta/ without a Milvus area");
+        assert_eq!(
+            root_of(b"tenant-a/milvus/meta/root-coord/database/db-info/1"),
+            Some(&b"tenant-a/milvus"[..])
+        );
+        assert_eq!(
+            root_of(b"app/meta/data"),
+            None,
+            "meta/ without a Milvus area"
+        );
         assert_eq!(root_of(b"meta/session/id"), None, "no root");
-        let roots = discover([&b"a/meta/session/id"[..], b"a/kv/tso/timestamp", b"b/x/meta/field-index/1/2", b"other"]);
+        let roots = discover([
+            &b"a/meta/session/id"[..],
+            b"a/kv/tso/timestamp",
+            b"b/x/meta/field-index/1/2",
+            b"other",
+        ]);
         assert_eq!(roots, vec![("a".to_string(), 2), ("b/x".to_string(), 1)]);
     }
 
     #[test]
     fn areas() {
         assert_eq!(area(b"by-dev/meta/session/rootcoord", "by-dev"), "session");
-        assert_eq!(area(b"by-dev/meta/snapshots/root-coord/x_ts1", "by-dev"), "root-coord-snapshots");
-        assert_eq!(area(b"by-dev/meta/queryCoord-ResourceGroup/x", "by-dev"), "querycoord");
+        assert_eq!(
+            area(b"by-dev/meta/snapshots/root-coord/x_ts1", "by-dev"),
+            "root-coord-snapshots"
+        );
+        assert_eq!(
+            area(b"by-dev/meta/queryCoord-ResourceGroup/x", "by-dev"),
+            "querycoord"
+        );
         assert_eq!(area(b"by-dev/kv/gid/timestamp", "by-dev"), "kv");
-        assert!(under(b"by-dev/x", "by-dev") && !under(b"by-dev2/x", "by-dev") && !under(b"by-dev", "by-dev"));
+        assert!(
+            under(b"by-dev/x", "by-dev")
+                && !under(b"by-dev2/x", "by-dev")
+                && !under(b"by-dev", "by-dev")
+        );
     }
 }

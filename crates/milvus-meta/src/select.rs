@@ -80,7 +80,12 @@ struct Partial<'a, 'k> {
     kept: Vec<LiveKey<'a>>,
 }
 
-fn classify<'a, 'k>(keys: &'k [LiveKey<'a>], found: &[String], wanted: &[bool], opts: &ExportOptions) -> Partial<'a, 'k> {
+fn classify<'a, 'k>(
+    keys: &'k [LiveKey<'a>],
+    found: &[String],
+    wanted: &[bool],
+    opts: &ExportOptions,
+) -> Partial<'a, 'k> {
     let n = found.len() + 1;
     let mut p = Partial {
         per_root: vec![RootCounts::default(); n],
@@ -106,7 +111,10 @@ fn classify<'a, 'k>(keys: &'k [LiveKey<'a>], found: &[String], wanted: &[bool], 
         let root = found.get(ri).map_or("", String::as_str);
         let reason = if !wanted.get(ri).copied().unwrap_or(false) {
             Some(2)
-        } else if !root.is_empty() && is_session(key, root) && !(opts.keep_session_id && is_session_id(key, root)) {
+        } else if !root.is_empty()
+            && is_session(key, root)
+            && !(opts.keep_session_id && is_session_id(key, root))
+        {
             Some(0)
         } else if k.kv.lease != 0 && !opts.include_leased {
             Some(1)
@@ -125,7 +133,11 @@ fn classify<'a, 'k>(keys: &'k [LiveKey<'a>], found: &[String], wanted: &[bool], 
                     rc.kept += 1;
                     rc.kept_bytes += bytes;
                 }
-                let a: &'k [u8] = if root.is_empty() { b"other" } else { roots::area_bytes(key, root) };
+                let a: &'k [u8] = if root.is_empty() {
+                    b"other"
+                } else {
+                    roots::area_bytes(key, root)
+                };
                 if let Some(m) = p.areas.get_mut(ri) {
                     *m.entry(a).or_default() += 1;
                 }
@@ -138,14 +150,24 @@ fn classify<'a, 'k>(keys: &'k [LiveKey<'a>], found: &[String], wanted: &[bool], 
 
 /// Chooses the keys to export from a live view. The work is split over
 /// two threads: it is bound by reading keys scattered over the mapped file.
-pub fn select<'a>(view: &LiveView<'a>, opts: &ExportOptions) -> Result<(Vec<LiveKey<'a>>, SelectionReport)> {
+pub fn select<'a>(
+    view: &LiveView<'a>,
+    opts: &ExportOptions,
+) -> Result<(Vec<LiveKey<'a>>, SelectionReport)> {
     let (left_half, right_half) = view.keys.split_at(view.keys.len() / 2);
     let (da, db) = std::thread::scope(|s| {
         let h = s.spawn(|| roots::discover(right_half.iter().map(|k| k.kv.key)));
-        (roots::discover(left_half.iter().map(|k| k.kv.key)), h.join())
+        (
+            roots::discover(left_half.iter().map(|k| k.kv.key)),
+            h.join(),
+        )
     });
     let mut found: Vec<String> = da.into_iter().map(|(r, _)| r).collect();
-    found.extend(db.map_err(|_| Error::InvalidArgument("root discovery failed".into()))?.into_iter().map(|(r, _)| r));
+    found.extend(
+        db.map_err(|_| Error::InvalidArgument("root discovery failed".into()))?
+            .into_iter()
+            .map(|(r, _)| r),
+    );
     found.sort();
     found.dedup();
     for r in &opts.roots {
@@ -154,7 +176,11 @@ pub fn select<'a>(view: &LiveView<'a>, opts: &ExportOptions) -> Result<(Vec<Live
         }
     }
     // Index `found.len()` stands for "no root".
-    let wanted: Vec<bool> = found.iter().map(|r| opts.roots.is_empty() || opts.roots.contains(r)).chain([opts.roots.is_empty()]).collect();
+    let wanted: Vec<bool> = found
+        .iter()
+        .map(|r| opts.roots.is_empty() || opts.roots.contains(r))
+        .chain([opts.roots.is_empty()])
+        .collect();
     let (pa, pb) = std::thread::scope(|s| {
         let h = s.spawn(|| classify(right_half, &found, &wanted, opts));
         (classify(left_half, &found, &wanted, opts), h.join())
@@ -163,7 +189,10 @@ pub fn select<'a>(view: &LiveView<'a>, opts: &ExportOptions) -> Result<(Vec<Live
     let mut kept = pa.kept;
     kept.extend(pb.kept);
     let reasons = [LeftOut::Session, LeftOut::Leased, LeftOut::OutsideRoots];
-    let mut report = SelectionReport { roots_found: found.clone(), ..Default::default() };
+    let mut report = SelectionReport {
+        roots_found: found.clone(),
+        ..Default::default()
+    };
     for i in 0..=found.len() {
         let mut rc = pa.per_root.get(i).cloned().unwrap_or_default();
         if let Some(o) = pb.per_root.get(i) {
@@ -171,7 +200,10 @@ pub fn select<'a>(view: &LiveView<'a>, opts: &ExportOptions) -> Result<(Vec<Live
             rc.kept_bytes += o.kept_bytes;
         }
         let l: Vec<u64> = (0..3)
-            .map(|r| pa.left.get(i).map_or(0, |x| x.get(r).copied().unwrap_or(0)) + pb.left.get(i).map_or(0, |x| x.get(r).copied().unwrap_or(0)))
+            .map(|r| {
+                pa.left.get(i).map_or(0, |x| x.get(r).copied().unwrap_or(0))
+                    + pb.left.get(i).map_or(0, |x| x.get(r).copied().unwrap_or(0))
+            })
             .collect();
         for (r, n) in reasons.iter().zip(l) {
             if n > 0 {
@@ -181,7 +213,9 @@ pub fn select<'a>(view: &LiveView<'a>, opts: &ExportOptions) -> Result<(Vec<Live
         }
         for m in [pa.areas.get(i), pb.areas.get(i)].into_iter().flatten() {
             for (a, n) in m {
-                *rc.areas.entry(String::from_utf8_lossy(a).into_owned()).or_default() += *n;
+                *rc.areas
+                    .entry(String::from_utf8_lossy(a).into_owned())
+                    .or_default() += *n;
             }
         }
         if rc.kept == 0 && rc.left_out.is_empty() {
@@ -196,7 +230,8 @@ pub fn select<'a>(view: &LiveView<'a>, opts: &ExportOptions) -> Result<(Vec<Live
 }
 
 fn is_session(key: &[u8], root: &str) -> bool {
-    key.get(root.len()..).is_some_and(|r| r.starts_with(b"/meta/session/"))
+    key.get(root.len()..)
+        .is_some_and(|r| r.starts_with(b"/meta/session/"))
 }
 
 fn is_session_id(key: &[u8], root: &str) -> bool {

@@ -206,7 +206,10 @@ impl Meta {
             .ok_or(MetaError::Missing)?;
         let computed = fnv1a64(covered);
         if computed != meta.checksum {
-            return Err(MetaError::BadChecksum { stored: meta.checksum, computed });
+            return Err(MetaError::BadChecksum {
+                stored: meta.checksum,
+                computed,
+            });
         }
         Ok(meta)
     }
@@ -238,9 +241,16 @@ impl Meta {
     pub fn encode_page(&self, slot: PageId, page: &mut [u8]) -> Option<()> {
         let mut m = *self;
         m.checksum = m.compute_checksum();
-        let hdr = PageHeader { id: slot, flags: FLAG_META, count: 0, overflow: 0 }.encode();
+        let hdr = PageHeader {
+            id: slot,
+            flags: FLAG_META,
+            count: 0,
+            overflow: 0,
+        }
+        .encode();
         page.get_mut(..PAGE_HEADER_SIZE)?.copy_from_slice(&hdr);
-        page.get_mut(META_OFFSET..META_OFFSET + META_SIZE)?.copy_from_slice(&m.encode_fields());
+        page.get_mut(META_OFFSET..META_OFFSET + META_SIZE)?
+            .copy_from_slice(&m.encode_fields());
         Some(())
     }
 }
@@ -342,7 +352,10 @@ pub struct BucketHeader {
 impl BucketHeader {
     /// Parses a bucket value's header.
     pub fn parse(value: &[u8], order: ByteOrder) -> Option<BucketHeader> {
-        Some(BucketHeader { root: u64_at(value, 0, order)?, sequence: u64_at(value, 8, order)? })
+        Some(BucketHeader {
+            root: u64_at(value, 0, order)?,
+            sequence: u64_at(value, 8, order)?,
+        })
     }
 
     /// Little-endian encoding.
@@ -383,8 +396,16 @@ mod tests {
             (65536, 0x05c392110dcba3a7, 0xe6c8cb0802dc5986),
         ];
         for (p, c0, c1) in cases {
-            assert_eq!(fresh_meta(p, 0).compute_checksum(), c0, "page size {p} txid 0");
-            assert_eq!(fresh_meta(p, 1).compute_checksum(), c1, "page size {p} txid 1");
+            assert_eq!(
+                fresh_meta(p, 0).compute_checksum(),
+                c0,
+                "page size {p} txid 0"
+            );
+            assert_eq!(
+                fresh_meta(p, 1).compute_checksum(),
+                c1,
+                "page size {p} txid 1"
+            );
         }
     }
 
@@ -397,13 +418,25 @@ mod tests {
         assert_eq!(PageHeader::parse(&page, ByteOrder::Little).unwrap().id, 1);
         // A flipped txid byte is a checksum error.
         page[64] ^= 1;
-        assert!(matches!(Meta::validate(&page, ByteOrder::Little), Err(MetaError::BadChecksum { .. })));
+        assert!(matches!(
+            Meta::validate(&page, ByteOrder::Little),
+            Err(MetaError::BadChecksum { .. })
+        ));
         // Version is checked before the checksum, magic before the version.
         page[20] = 3;
-        assert_eq!(Meta::validate(&page, ByteOrder::Little), Err(MetaError::BadVersion(3)));
+        assert_eq!(
+            Meta::validate(&page, ByteOrder::Little),
+            Err(MetaError::BadVersion(3))
+        );
         page[16] = 0;
-        assert!(matches!(Meta::validate(&page, ByteOrder::Little), Err(MetaError::BadMagic(_))));
-        assert_eq!(Meta::validate(&page[..40], ByteOrder::Little), Err(MetaError::Missing));
+        assert!(matches!(
+            Meta::validate(&page, ByteOrder::Little),
+            Err(MetaError::BadMagic(_))
+        ));
+        assert_eq!(
+            Meta::validate(&page[..40], ByteOrder::Little),
+            Err(MetaError::Missing)
+        );
     }
 
     #[test]

@@ -12,11 +12,18 @@ pub(crate) struct PageSet {
 impl PageSet {
     /// `limit` must already be bounded by the file size.
     pub fn new(limit: u64) -> Self {
-        PageSet { bits: vec![0; limit.div_ceil(64) as usize], limit }
+        PageSet {
+            bits: vec![0; limit.div_ceil(64) as usize],
+            limit,
+        }
     }
 
     pub fn contains(&self, id: PageId) -> bool {
-        id < self.limit && self.bits.get((id / 64) as usize).is_some_and(|w| w & (1 << (id % 64)) != 0)
+        id < self.limit
+            && self
+                .bits
+                .get((id / 64) as usize)
+                .is_some_and(|w| w & (1 << (id % 64)) != 0)
     }
 
     /// Sets the bit; returns whether it was already set. Ids past the limit

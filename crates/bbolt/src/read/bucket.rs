@@ -48,20 +48,32 @@ impl<'a> Entry<'a> {
 
 impl<'a> From<LeafItem<'a>> for Entry<'a> {
     fn from(i: LeafItem<'a>) -> Self {
-        Entry { key: i.key, value: i.value, flags: i.flags }
+        Entry {
+            key: i.key,
+            value: i.value,
+            flags: i.flags,
+        }
     }
 }
 
 impl<'a> Bucket<'a> {
     pub(crate) fn new_root(pages: Pages<'a>, root: PageId, sequence: u64) -> Self {
-        Bucket { pages, root: Root::Page(root), sequence, parent: None }
+        Bucket {
+            pages,
+            root: Root::Page(root),
+            sequence,
+            parent: None,
+        }
     }
 
     /// Opens the bucket stored in `value` (an entry with the bucket flag),
     /// found on page `at`.
     pub(crate) fn from_value(pages: Pages<'a>, value: &'a [u8], at: PageId) -> Result<Self> {
         let hdr = BucketHeader::parse(value, pages.order).or_corrupt(at, || {
-            format!("bucket value is {} bytes, shorter than a bucket header", value.len())
+            format!(
+                "bucket value is {} bytes, shorter than a bucket header",
+                value.len()
+            )
         })?;
         let root = if hdr.root == 0 {
             let page = value.get(BUCKET_HEADER_SIZE..).unwrap_or_default();
@@ -69,7 +81,12 @@ impl<'a> Bucket<'a> {
         } else {
             Root::Page(hdr.root)
         };
-        Ok(Bucket { pages, root, sequence: hdr.sequence, parent: Some(at) })
+        Ok(Bucket {
+            pages,
+            root,
+            sequence: hdr.sequence,
+            parent: Some(at),
+        })
     }
 
     /// The bucket's sequence counter. Go: `Bucket.Sequence`.
@@ -103,7 +120,11 @@ impl<'a> Bucket<'a> {
 
     /// A cursor over this bucket's entries, in key order.
     pub fn cursor(&self) -> Cursor<'a> {
-        Cursor { bucket: *self, stack: Vec::new(), visited: VisitSet::default() }
+        Cursor {
+            bucket: *self,
+            stack: Vec::new(),
+            visited: VisitSet::default(),
+        }
     }
 
     /// The entry with exactly this key, value or bucket.
@@ -122,9 +143,11 @@ impl<'a> Bucket<'a> {
     pub fn bucket(&self, name: &[u8]) -> Result<Option<Bucket<'a>>> {
         let mut c = self.cursor();
         match c.seek(name)? {
-            Some(e) if e.key == name && e.is_bucket() => {
-                Ok(Some(Bucket::from_value(self.pages, e.value, c.leaf_page())?))
-            }
+            Some(e) if e.key == name && e.is_bucket() => Ok(Some(Bucket::from_value(
+                self.pages,
+                e.value,
+                c.leaf_page(),
+            )?)),
             _ => Ok(None),
         }
     }
@@ -201,7 +224,9 @@ impl<'a> Cursor<'a> {
     /// Descends from the top frame to a leaf along the first (or last) child.
     fn descend(&mut self, dir: Dir) -> Result<()> {
         loop {
-            let Some(top) = self.stack.last().copied() else { return Ok(()) };
+            let Some(top) = self.stack.last().copied() else {
+                return Ok(());
+            };
             if top.node.kind == NodeKind::Leaf {
                 return Ok(());
             }
@@ -229,10 +254,16 @@ impl<'a> Cursor<'a> {
     /// in one pass means the tree is damaged (a cycle or a shared subtree),
     /// and going on could repeat entries or never end.
     fn check_progress(&mut self) -> Result<()> {
-        let Some(f) = self.stack.last() else { return Ok(()) };
+        let Some(f) = self.stack.last() else {
+            return Ok(());
+        };
         let id = f.node.id;
         if self.visited.insert(id, self.bucket.pages.page_limit()) {
-            return Err(Corruption::page(id, "leaf page reached twice in one pass (a cycle or a damaged branch)").into());
+            return Err(Corruption::page(
+                id,
+                "leaf page reached twice in one pass (a cycle or a damaged branch)",
+            )
+            .into());
         }
         Ok(())
     }
@@ -333,7 +364,9 @@ impl<'a> Cursor<'a> {
     pub fn seek(&mut self, target: &[u8]) -> Result<Option<Entry<'a>>> {
         self.reset()?;
         loop {
-            let Some(top) = self.stack.last_mut() else { return Ok(None) };
+            let Some(top) = self.stack.last_mut() else {
+                return Ok(None);
+            };
             let (index, exact) = top.node.search(target)?;
             match top.node.kind {
                 NodeKind::Leaf => {
@@ -341,10 +374,16 @@ impl<'a> Cursor<'a> {
                     break;
                 }
                 NodeKind::Branch => {
-                    let index = if !exact && index > 0 { index - 1 } else { index };
+                    let index = if !exact && index > 0 {
+                        index - 1
+                    } else {
+                        index
+                    };
                     top.index = index;
                     if top.node.count == 0 {
-                        return Err(Corruption::page(top.node.id, "branch page with no elements").into());
+                        return Err(
+                            Corruption::page(top.node.id, "branch page with no elements").into(),
+                        );
                     }
                     let node = top.node;
                     let (_, child) = node.branch_item(index)?;

@@ -9,7 +9,9 @@
 
 use std::fmt;
 
-use crate::format::{BucketHeader, Meta, PageId, FLAG_BRANCH, FLAG_FREELIST, FLAG_LEAF, FREELIST_NONE};
+use crate::format::{
+    BucketHeader, Meta, PageId, FLAG_BRANCH, FLAG_FREELIST, FLAG_LEAF, FREELIST_NONE,
+};
 use crate::read::bitset::PageSet;
 use crate::read::bucket::MAX_TREE_DEPTH;
 use crate::read::db::Db;
@@ -122,12 +124,18 @@ impl<'a> Walker<'a> {
     ) -> Option<&'a [u8]> {
         let hwm = self.pages.hwm;
         if self.stack.len() > MAX_TREE_DEPTH {
-            let m = format!("page {id}: B+tree deeper than {MAX_TREE_DEPTH} levels (stack: {})", stack_str(&self.stack));
+            let m = format!(
+                "page {id}: B+tree deeper than {MAX_TREE_DEPTH} levels (stack: {})",
+                stack_str(&self.stack)
+            );
             self.report(Some(id), m);
             return None;
         }
         if id > hwm {
-            let m = format!("page {id}: out of bounds: {hwm} (stack: {})", stack_str(&self.stack));
+            let m = format!(
+                "page {id}: out of bounds: {hwm} (stack: {})",
+                stack_str(&self.stack)
+            );
             self.report(Some(id), m);
             return None;
         }
@@ -154,7 +162,10 @@ impl<'a> Walker<'a> {
         for p in id..=last {
             if self.reachable.insert(p) {
                 seen_before = true;
-                let m = format!("page {p}: multiple references (stack: {})", stack_str(&self.stack));
+                let m = format!(
+                    "page {p}: multiple references (stack: {})",
+                    stack_str(&self.stack)
+                );
                 self.report(Some(p), m);
                 // Stop at the first page already claimed: the rest of this
                 // span is someone else's too, and reporting page by page
@@ -179,11 +190,19 @@ impl<'a> Walker<'a> {
             self.report(Some(id), m);
             return None;
         }
-        let parent = self.stack.len().checked_sub(2).and_then(|i| self.stack.get(i)).copied();
+        let parent = self
+            .stack
+            .len()
+            .checked_sub(2)
+            .and_then(|i| self.stack.get(i))
+            .copied();
         let node = match self.pages.node(id, parent) {
             Ok(n) => n,
             Err(e) => {
-                let what = e.corruption().map(|c| c.what.clone()).unwrap_or_else(|| e.to_string());
+                let what = e
+                    .corruption()
+                    .map(|c| c.what.clone())
+                    .unwrap_or_else(|| e.to_string());
                 let m = format!("page {id}: {what} (stack: {})", stack_str(&self.stack));
                 self.report(Some(id), m);
                 return None;
@@ -195,11 +214,22 @@ impl<'a> Walker<'a> {
         }
     }
 
-    fn order(&mut self, node: &Node<'a>, i: usize, key: &'a [u8], prev: Option<&'a [u8]>, max: Option<&'a [u8]>) {
+    fn order(
+        &mut self,
+        node: &Node<'a>,
+        i: usize,
+        key: &'a [u8],
+        prev: Option<&'a [u8]>,
+        max: Option<&'a [u8]>,
+    ) {
         if !self.key_order {
             return;
         }
-        let kind = if node.kind == NodeKind::Branch { "branch" } else { "leaf" };
+        let kind = if node.kind == NodeKind::Branch {
+            "branch"
+        } else {
+            "leaf"
+        };
         let id = node.id;
         if let Some(prev) = prev {
             if i == 0 && prev > key {
@@ -246,14 +276,22 @@ impl<'a> Walker<'a> {
             match node.branch_item(i) {
                 Ok(it) => items.push(it),
                 Err(e) => {
-                    let m = format!("page {}: {} (stack: {})", node.id, corruption_what(&e), stack_str(&self.stack));
+                    let m = format!(
+                        "page {}: {} (stack: {})",
+                        node.id,
+                        corruption_what(&e),
+                        stack_str(&self.stack)
+                    );
                     self.report(Some(node.id), m);
                     return None;
                 }
             }
         }
         if items.is_empty() {
-            self.report(Some(node.id), format!("page {}: branch page with no elements", node.id));
+            self.report(
+                Some(node.id),
+                format!("page {}: branch page with no elements", node.id),
+            );
         }
         let mut running = min;
         let mut max_seen = None;
@@ -278,7 +316,12 @@ impl<'a> Walker<'a> {
             let item = match node.leaf_item(i) {
                 Ok(it) => it,
                 Err(e) => {
-                    let m = format!("page {}: {} (stack: {})", node.id, corruption_what(&e), stack_str(&self.stack));
+                    let m = format!(
+                        "page {}: {} (stack: {})",
+                        node.id,
+                        corruption_what(&e),
+                        stack_str(&self.stack)
+                    );
                     self.report(Some(node.id), m);
                     return running;
                 }
@@ -289,9 +332,17 @@ impl<'a> Walker<'a> {
                 match BucketHeader::parse(item.value, self.pages.order) {
                     Some(h) if h.root != 0 => subs.push(h.root),
                     Some(_) => {
-                        let page = item.value.get(crate::format::BUCKET_HEADER_SIZE..).unwrap_or_default();
+                        let page = item
+                            .value
+                            .get(crate::format::BUCKET_HEADER_SIZE..)
+                            .unwrap_or_default();
                         if let Err(e) = check_inline(page, node.id, self.pages) {
-                            let m = format!("page {}: bucket {}: {}", node.id, key_str(item.key), corruption_what(&e));
+                            let m = format!(
+                                "page {}: bucket {}: {}",
+                                node.id,
+                                key_str(item.key),
+                                corruption_what(&e)
+                            );
                             self.report(Some(node.id), m);
                         }
                     }
@@ -312,7 +363,9 @@ impl<'a> Walker<'a> {
 }
 
 fn corruption_what(e: &crate::Error) -> String {
-    e.corruption().map(|c| c.what.clone()).unwrap_or_else(|| e.to_string())
+    e.corruption()
+        .map(|c| c.what.clone())
+        .unwrap_or_else(|| e.to_string())
 }
 
 /// Inline pages are not part of Go's check, but a malformed one would make
@@ -323,7 +376,11 @@ fn check_inline(page: &[u8], at: PageId, pages: Pages<'_>) -> crate::Result<()> 
     for i in 0..node.count {
         let it = node.leaf_item(i)?;
         if prev.is_some_and(|p| p >= it.key) {
-            return Err(crate::Corruption::page(at, format!("inline bucket keys out of order at element {i}")).into());
+            return Err(crate::Corruption::page(
+                at,
+                format!("inline bucket keys out of order at element {i}"),
+            )
+            .into());
         }
         prev = Some(it.key);
     }
@@ -346,7 +403,12 @@ pub(crate) fn reachable_pages(pages: Pages<'_>, root: PageId) -> PageSet {
     w.reachable
 }
 
-pub(crate) fn check(pages: Pages<'_>, meta: &Meta, metas: &[Result<Meta, crate::MetaError>; 2], slot: u8) -> CheckReport {
+pub(crate) fn check(
+    pages: Pages<'_>,
+    meta: &Meta,
+    metas: &[Result<Meta, crate::MetaError>; 2],
+    slot: u8,
+) -> CheckReport {
     let limit = pages.page_limit();
     let mut w = Walker {
         pages,
@@ -384,7 +446,10 @@ pub(crate) fn check(pages: Pages<'_>, meta: &Meta, metas: &[Result<Meta, crate::
                 free_pages = fl.ids.len() as u64;
                 for &id in &fl.ids {
                     if id < 2 || id >= pages.hwm {
-                        w.report(Some(id), format!("page {id}: freed page outside [2, {})", pages.hwm));
+                        w.report(
+                            Some(id),
+                            format!("page {id}: freed page outside [2, {})", pages.hwm),
+                        );
                     } else if w.freed.insert(id) {
                         w.report(Some(id), format!("page {id}: already freed"));
                     }
@@ -392,7 +457,10 @@ pub(crate) fn check(pages: Pages<'_>, meta: &Meta, metas: &[Result<Meta, crate::
             }
             Err(e) => w.report(Some(meta.freelist), format!("freelist: {e}")),
         }
-        if let Some(h) = pages.header(meta.freelist).filter(|h| h.flags == FLAG_FREELIST) {
+        if let Some(h) = pages
+            .header(meta.freelist)
+            .filter(|h| h.flags == FLAG_FREELIST)
+        {
             let last = meta.freelist.saturating_add(u64::from(h.overflow));
             for p in meta.freelist..=last.min(limit.saturating_sub(1)).max(meta.freelist) {
                 w.reachable.insert(p);
@@ -410,7 +478,12 @@ pub(crate) fn check(pages: Pages<'_>, meta: &Meta, metas: &[Result<Meta, crate::
             w.report(Some(id), format!("page {id}: unreachable unfreed"));
         }
     }
-    CheckReport { findings: w.findings, reachable_pages, free_pages, buckets: w.buckets }
+    CheckReport {
+        findings: w.findings,
+        reachable_pages,
+        free_pages,
+        buckets: w.buckets,
+    }
 }
 
 impl<D: AsRef<[u8]>> Db<D> {

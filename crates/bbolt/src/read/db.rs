@@ -76,16 +76,33 @@ impl<D: AsRef<[u8]>> Db<D> {
         let p = page_size as usize;
         let metas = [read_meta(bytes, 0, p, order), read_meta(bytes, p, p, order)];
         if (bytes.len() as u64) < 2 * u64::from(page_size) {
-            return Err(Error::TooSmall { len: bytes.len() as u64, page_size });
+            return Err(Error::TooSmall {
+                len: bytes.len() as u64,
+                page_size,
+            });
         }
         let slot = select_meta(&metas, opts.meta)?;
-        let meta = match metas.get(usize::from(slot)).unwrap_or(&Err(MetaError::Missing)) {
+        let meta = match metas
+            .get(usize::from(slot))
+            .unwrap_or(&Err(MetaError::Missing))
+        {
             Ok(m) => *m,
             Err(e) => {
-                return Err(Corruption::page(PageId::from(slot), format!("meta page is not valid: {e}")).into())
+                return Err(Corruption::page(
+                    PageId::from(slot),
+                    format!("meta page is not valid: {e}"),
+                )
+                .into())
             }
         };
-        Ok(Db { data, page_size, order, meta, slot, metas })
+        Ok(Db {
+            data,
+            page_size,
+            order,
+            meta,
+            slot,
+            metas,
+        })
     }
 
     /// The page size in bytes.
@@ -129,7 +146,12 @@ impl<D: AsRef<[u8]>> Db<D> {
     }
 
     pub(crate) fn pages(&self) -> Pages<'_> {
-        Pages { data: self.data.as_ref(), page_size: self.page_size as usize, hwm: self.meta.pgid, order: self.order }
+        Pages {
+            data: self.data.as_ref(),
+            page_size: self.page_size as usize,
+            hwm: self.meta.pgid,
+            order: self.order,
+        }
     }
 
     /// The root bucket: its entries are the top-level buckets.
@@ -144,8 +166,11 @@ impl<D: AsRef<[u8]>> Db<D> {
             b = match b.bucket(name.as_ref())? {
                 Some(child) => child,
                 None => {
-                    let shown: Vec<String> =
-                        path.iter().take(i + 1).map(|n| String::from_utf8_lossy(n.as_ref()).into_owned()).collect();
+                    let shown: Vec<String> = path
+                        .iter()
+                        .take(i + 1)
+                        .map(|n| String::from_utf8_lossy(n.as_ref()).into_owned())
+                        .collect();
                     return Err(Error::BucketNotFound(shown.join("/")));
                 }
             };
@@ -162,8 +187,14 @@ impl<D: AsRef<[u8]>> Db<D> {
     /// The raw header of any page inside the file.
     pub fn page_header(&self, id: PageId) -> Result<PageHeader> {
         self.pages().header(id).ok_or_else(|| {
-            Corruption::page(id, format!("page lies past the end of the file ({} pages)", self.pages().file_pages()))
-                .into()
+            Corruption::page(
+                id,
+                format!(
+                    "page lies past the end of the file ({} pages)",
+                    self.pages().file_pages()
+                ),
+            )
+            .into()
         })
     }
 
@@ -178,8 +209,15 @@ impl<D: AsRef<[u8]>> Db<D> {
     }
 }
 
-fn read_meta(bytes: &[u8], off: usize, page_size: usize, order: ByteOrder) -> Result<Meta, MetaError> {
-    let page = bytes.get(off..off.saturating_add(page_size).min(bytes.len())).ok_or(MetaError::Missing)?;
+fn read_meta(
+    bytes: &[u8],
+    off: usize,
+    page_size: usize,
+    order: ByteOrder,
+) -> Result<Meta, MetaError> {
+    let page = bytes
+        .get(off..off.saturating_add(page_size).min(bytes.len()))
+        .ok_or(MetaError::Missing)?;
     Meta::validate(page, order)
 }
 
@@ -192,7 +230,9 @@ fn discover_page_size(bytes: &[u8]) -> (u32, ByteOrder) {
             Some(m) if m == MAGIC.to_be_bytes() => ByteOrder::Big,
             _ => ByteOrder::Little,
         };
-        Meta::validate(page, order).ok().map(|m| (m.page_size, order))
+        Meta::validate(page, order)
+            .ok()
+            .map(|m| (m.page_size, order))
     };
     if let Some(found) = try_at(0) {
         return found;
@@ -212,8 +252,13 @@ fn discover_page_size(bytes: &[u8]) -> (u32, ByteOrder) {
 fn select_meta(metas: &[Result<Meta, MetaError>; 2], choice: MetaChoice) -> Result<u8> {
     match (choice, &metas[0], &metas[1]) {
         (MetaChoice::Slot(s), _, _) if s < 2 => Ok(s),
-        (MetaChoice::Slot(s), _, _) => Err(Error::InvalidArgument(format!("meta slot {s} (must be 0 or 1)"))),
-        (_, Err(a), Err(b)) => Err(Error::InvalidDatabase { meta0: a.clone(), meta1: b.clone() }),
+        (MetaChoice::Slot(s), _, _) => Err(Error::InvalidArgument(format!(
+            "meta slot {s} (must be 0 or 1)"
+        ))),
+        (_, Err(a), Err(b)) => Err(Error::InvalidDatabase {
+            meta0: a.clone(),
+            meta1: b.clone(),
+        }),
         (_, Ok(_), Err(_)) => Ok(0),
         (_, Err(_), Ok(_)) => Ok(1),
         (MetaChoice::Newest, Ok(a), Ok(b)) => Ok(if b.txid > a.txid { 1 } else { 0 }),

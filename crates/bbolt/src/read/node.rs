@@ -54,17 +54,27 @@ impl<'a> Pages<'a> {
             None => String::new(),
         };
         if id < 2 {
-            return Err(Corruption::page(id, format!("a meta page used as a tree node{}", from())).into());
+            return Err(
+                Corruption::page(id, format!("a meta page used as a tree node{}", from())).into(),
+            );
         }
         if id >= self.hwm {
             return Err(Corruption::page(
                 id,
-                format!("page id is at or past the high-water mark {}{}", self.hwm, from()),
+                format!(
+                    "page id is at or past the high-water mark {}{}",
+                    self.hwm,
+                    from()
+                ),
             )
             .into());
         }
         let hdr = self.header(id).or_corrupt(id, || {
-            format!("page lies past the end of the file ({} pages){}", self.file_pages(), from())
+            format!(
+                "page lies past the end of the file ({} pages){}",
+                self.file_pages(),
+                from()
+            )
         })?;
         if hdr.id != id {
             return Err(Corruption::page(
@@ -79,20 +89,33 @@ impl<'a> Pages<'a> {
             f => {
                 return Err(Corruption::page(
                     id,
-                    format!("expected a branch or leaf page, found {}{}", PageType::from_flags(f).name(), from()),
+                    format!(
+                        "expected a branch or leaf page, found {}{}",
+                        PageType::from_flags(f).name(),
+                        from()
+                    ),
                 )
                 .into())
             }
         };
-        if id.checked_add(u64::from(hdr.overflow)).is_none_or(|last| last >= self.hwm) {
+        if id
+            .checked_add(u64::from(hdr.overflow))
+            .is_none_or(|last| last >= self.hwm)
+        {
             return Err(Corruption::page(
                 id,
-                format!("{} overflow pages run past the high-water mark {}", hdr.overflow, self.hwm),
+                format!(
+                    "{} overflow pages run past the high-water mark {}",
+                    hdr.overflow, self.hwm
+                ),
             )
             .into());
         }
         let buf = self.span(id, hdr.overflow).or_corrupt(id, || {
-            format!("{} overflow pages run past the end of the file", hdr.overflow)
+            format!(
+                "{} overflow pages run past the end of the file",
+                hdr.overflow
+            )
         })?;
         Node::new(buf, id, false, kind, hdr.count, self.order)
     }
@@ -156,18 +179,31 @@ impl<'a> Node<'a> {
             )
             .into());
         }
-        Ok(Node { buf, id, inline, kind, count, order })
+        Ok(Node {
+            buf,
+            id,
+            inline,
+            kind,
+            count,
+            order,
+        })
     }
 
     /// An inline bucket's page image (the bucket value after its 16-byte header).
     pub fn inline(page: &'a [u8], parent: PageId, order: ByteOrder) -> Result<Node<'a>> {
         let hdr = PageHeader::parse(page, order).or_corrupt(parent, || {
-            format!("inline bucket value too short for a page header ({} bytes)", page.len())
+            format!(
+                "inline bucket value too short for a page header ({} bytes)",
+                page.len()
+            )
         })?;
         if hdr.flags != FLAG_LEAF {
             return Err(Corruption::page(
                 parent,
-                format!("inline bucket page has flags {:#x}, expected leaf (0x02)", hdr.flags),
+                format!(
+                    "inline bucket page has flags {:#x}, expected leaf (0x02)",
+                    hdr.flags
+                ),
             )
             .into());
         }
@@ -177,7 +213,13 @@ impl<'a> Node<'a> {
     fn elem_err(&self, i: usize, what: &str) -> Corruption {
         Corruption::page(
             self.id,
-            format!("{}element {} of {}: {}", if self.inline { "inline bucket " } else { "" }, i, self.count, what),
+            format!(
+                "{}element {} of {}: {}",
+                if self.inline { "inline bucket " } else { "" },
+                i,
+                self.count,
+                what
+            ),
         )
     }
 
@@ -186,7 +228,11 @@ impl<'a> Node<'a> {
     pub fn leaf_item(&self, i: usize) -> Result<LeafItem<'a>> {
         let off = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
         // One bounds check for the element, then plain decoding.
-        let e: &[u8; ELEMENT_SIZE] = match self.buf.get(off..off + ELEMENT_SIZE).and_then(|b| b.try_into().ok()) {
+        let e: &[u8; ELEMENT_SIZE] = match self
+            .buf
+            .get(off..off + ELEMENT_SIZE)
+            .and_then(|b| b.try_into().ok())
+        {
             Some(b) if i < self.count => b,
             _ => return Err(self.elem_err(i, "index out of range").into()),
         };
@@ -206,9 +252,10 @@ impl<'a> Node<'a> {
         let kend = kstart + u64::from(ksize);
         let vend = kend + u64::from(vsize);
         if vend <= self.buf.len() as u64 {
-            if let (Some(key), Some(value)) =
-                (self.buf.get(kstart as usize..kend as usize), self.buf.get(kend as usize..vend as usize))
-            {
+            if let (Some(key), Some(value)) = (
+                self.buf.get(kstart as usize..kend as usize),
+                self.buf.get(kend as usize..vend as usize),
+            ) {
                 return Ok(LeafItem { flags, key, value });
             }
         }
@@ -240,7 +287,10 @@ impl<'a> Node<'a> {
             Some(e) if i < self.count => e,
             _ => return Err(self.elem_err(i, "index out of range").into()),
         };
-        match off.checked_add(e.pos as usize).and_then(|k| slice(self.buf, k, e.ksize as usize)) {
+        match off
+            .checked_add(e.pos as usize)
+            .and_then(|k| slice(self.buf, k, e.ksize as usize))
+        {
             Some(key) => Ok((key, e.pgid)),
             None => Err(self
                 .elem_err(
@@ -281,12 +331,15 @@ impl<'a> Node<'a> {
             NodeKind::Leaf => {
                 let e = LeafElement::parse(self.buf, off, self.order)
                     .or_corrupt(self.id, || "element array".into())?;
-                off.saturating_add(e.pos as usize).saturating_add(e.ksize as usize).saturating_add(e.vsize as usize)
+                off.saturating_add(e.pos as usize)
+                    .saturating_add(e.ksize as usize)
+                    .saturating_add(e.vsize as usize)
             }
             NodeKind::Branch => {
                 let e = BranchElement::parse(self.buf, off, self.order)
                     .or_corrupt(self.id, || "element array".into())?;
-                off.saturating_add(e.pos as usize).saturating_add(e.ksize as usize)
+                off.saturating_add(e.pos as usize)
+                    .saturating_add(e.ksize as usize)
             }
         })
     }

@@ -18,7 +18,10 @@ pub struct Page<'a> {
 impl<'a> Page<'a> {
     pub(crate) fn new(pages: Pages<'a>, id: PageId) -> Result<Page<'a>> {
         let header = pages.header(id).or_corrupt(id, || {
-            format!("page lies past the end of the file ({} pages)", pages.file_pages())
+            format!(
+                "page lies past the end of the file ({} pages)",
+                pages.file_pages()
+            )
         })?;
         Ok(Page { pages, id, header })
     }
@@ -35,23 +38,46 @@ impl<'a> Page<'a> {
 
     fn node(&self) -> Result<Node<'a>> {
         if self.header.id != self.id {
-            return Err(Corruption::page(self.id, format!("page header says it is page {}", self.header.id)).into());
+            return Err(Corruption::page(
+                self.id,
+                format!("page header says it is page {}", self.header.id),
+            )
+            .into());
         }
-        let buf = self.pages.span(self.id, self.header.overflow).or_corrupt(self.id, || {
-            format!("{} overflow pages run past the end of the file", self.header.overflow)
-        })?;
+        let buf = self
+            .pages
+            .span(self.id, self.header.overflow)
+            .or_corrupt(self.id, || {
+                format!(
+                    "{} overflow pages run past the end of the file",
+                    self.header.overflow
+                )
+            })?;
         let kind = match self.page_type() {
             PageType::Leaf => NodeKind::Leaf,
             PageType::Branch => NodeKind::Branch,
-            t => return Err(Corruption::page(self.id, format!("{} page has no elements", t.name())).into()),
+            t => {
+                return Err(
+                    Corruption::page(self.id, format!("{} page has no elements", t.name())).into(),
+                )
+            }
         };
-        Node::new(buf, self.id, false, kind, self.header.count, self.pages.order)
+        Node::new(
+            buf,
+            self.id,
+            false,
+            kind,
+            self.header.count,
+            self.pages.order,
+        )
     }
 
     /// The entries of a leaf page.
     pub fn leaf_entries(&self) -> Result<Vec<Entry<'a>>> {
         let n = self.node()?;
-        (0..n.count).map(|i| n.leaf_item(i).map(Entry::from)).collect()
+        (0..n.count)
+            .map(|i| n.leaf_item(i).map(Entry::from))
+            .collect()
     }
 
     /// The (key, child) pairs of a branch page.

@@ -23,7 +23,11 @@ pub struct TolerantWalk<'a> {
 fn corruption(e: crate::Error, page: PageId) -> Corruption {
     match e {
         crate::Error::Corrupt(c) => *c,
-        other => Corruption { page: Some(page), offset: None, what: other.to_string() },
+        other => Corruption {
+            page: Some(page),
+            offset: None,
+            what: other.to_string(),
+        },
     }
 }
 
@@ -76,11 +80,17 @@ impl<'a> Bucket<'a> {
                     // Reverse: the stack pops them in key order.
                     for c in children.into_iter().rev() {
                         if depth + 1 >= MAX_TREE_DEPTH {
-                            w.damaged.push(Corruption::page(c, "B+tree deeper than the limit (a cycle?)"));
+                            w.damaged.push(Corruption::page(
+                                c,
+                                "B+tree deeper than the limit (a cycle?)",
+                            ));
                             continue;
                         }
                         if seen.insert(c) {
-                            w.damaged.push(Corruption::page(c, format!("page reached twice (from page {})", node.id)));
+                            w.damaged.push(Corruption::page(
+                                c,
+                                format!("page reached twice (from page {})", node.id),
+                            ));
                             continue;
                         }
                         match pages.node(c, Some(node.id)) {
@@ -108,7 +118,13 @@ impl<D: AsRef<[u8]>> Db<D> {
     /// A view of the same bytes read through the other meta page (or a
     /// given slot), for falling back when the newest tree is damaged.
     pub fn with_meta(&self, choice: MetaChoice) -> Result<Db<&[u8]>> {
-        Db::open_with(self.data(), &OpenOptions { meta: choice, page_size: Some(self.page_size()) })
+        Db::open_with(
+            self.data(),
+            &OpenOptions {
+                meta: choice,
+                page_size: Some(self.page_size()),
+            },
+        )
     }
 
     /// Every page of the file, below the high-water mark or not, whose
@@ -118,7 +134,10 @@ impl<D: AsRef<[u8]>> Db<D> {
     /// possibly outdated.
     pub fn scan_leaf_pages(&self) -> Vec<ScannedLeaf<'_>> {
         let pages = self.pages();
-        let all = Pages { hwm: pages.file_pages(), ..pages };
+        let all = Pages {
+            hwm: pages.file_pages(),
+            ..pages
+        };
         let mut out = Vec::new();
         let mut id: PageId = 2;
         while id < all.file_pages() {
@@ -156,7 +175,13 @@ impl<D: AsRef<[u8]>> Db<D> {
         let mut roots = PageSet::new(pages.page_limit());
         roots.insert(self.meta().root);
         let mut path: Vec<&[u8]> = Vec::new();
-        walk_bucket(&self.root(), &mut path, &mut roots, &mut damaged, &mut visit)?;
+        walk_bucket(
+            &self.root(),
+            &mut path,
+            &mut roots,
+            &mut damaged,
+            &mut visit,
+        )?;
         Ok(damaged)
     }
 }
@@ -181,7 +206,11 @@ fn walk_bucket<'a, E>(
     for (page, entries) in walk.leaves {
         for e in entries {
             if !e.is_bucket() {
-                visit(crate::WalkItem::Pair { path, key: e.key, value: e.value })?;
+                visit(crate::WalkItem::Pair {
+                    path,
+                    key: e.key,
+                    value: e.value,
+                })?;
                 continue;
             }
             let child = match b.sub_bucket(&e, page) {
@@ -192,11 +221,18 @@ fn walk_bucket<'a, E>(
                 }
             };
             if !child.is_inline() && roots.insert(child.root_page()) {
-                damaged.push(Corruption::page(child.root_page(), "bucket root page used by two buckets"));
+                damaged.push(Corruption::page(
+                    child.root_page(),
+                    "bucket root page used by two buckets",
+                ));
                 continue;
             }
             path.push(e.key);
-            visit(crate::WalkItem::Bucket { path, sequence: child.sequence(), inline: child.is_inline() })?;
+            visit(crate::WalkItem::Bucket {
+                path,
+                sequence: child.sequence(),
+                inline: child.is_inline(),
+            })?;
             walk_bucket(&child, path, roots, damaged, visit)?;
             path.pop();
         }
@@ -208,12 +244,20 @@ fn walk_bucket<'a, E>(
 /// valid meta page replaces the newer one, rolling back the last commit.
 /// Returns the new bytes and the txid now in use; the input is untouched.
 pub fn revert_meta(data: &[u8]) -> Result<(Vec<u8>, u64)> {
-    let db = Db::open_with(data, &OpenOptions { meta: MetaChoice::Older, page_size: None })?;
+    let db = Db::open_with(
+        data,
+        &OpenOptions {
+            meta: MetaChoice::Older,
+            page_size: None,
+        },
+    )?;
     let older = db.meta_slot();
     let p = db.page_size() as usize;
     let newer = 1 - older;
     let mut out = data.to_vec();
-    let src = data.get(usize::from(older) * p..(usize::from(older) + 1) * p).ok_or_else(|| Corruption::page(u64::from(older), "meta page past the end of the file"))?;
+    let src = data
+        .get(usize::from(older) * p..(usize::from(older) + 1) * p)
+        .ok_or_else(|| Corruption::page(u64::from(older), "meta page past the end of the file"))?;
     let mut page = src.to_vec();
     // The header is not covered by the checksum: give the copy its slot's id.
     let id = u64::from(newer);

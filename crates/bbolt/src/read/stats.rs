@@ -79,7 +79,10 @@ impl<'a> StatsWalk<'a> {
             )
             .into());
         }
-        let mut s = BucketStats { bucket_n: 1, ..Default::default() };
+        let mut s = BucketStats {
+            bucket_n: 1,
+            ..Default::default()
+        };
         let mut sub = BucketStats::default();
         let inline = b.is_inline();
         if inline {
@@ -110,13 +113,25 @@ impl<'a> StatsWalk<'a> {
         // Any error ends the whole computation, so the count only needs
         // to be right on the way out of successful calls.
         if self.frames >= MAX_FRAMES {
-            return Err(Corruption::page(node.id, "buckets and trees nested too deep to compute statistics").into());
+            return Err(Corruption::page(
+                node.id,
+                "buckets and trees nested too deep to compute statistics",
+            )
+            .into());
         }
         self.frames += 1;
         if depth >= MAX_TREE_DEPTH {
-            return Err(Corruption::page(node.id, format!("B+tree deeper than {MAX_TREE_DEPTH} levels")).into());
+            return Err(Corruption::page(
+                node.id,
+                format!("B+tree deeper than {MAX_TREE_DEPTH} levels"),
+            )
+            .into());
         }
-        let overflow = if inline { 0 } else { u64::from(self.pages.header(node.id).map_or(0, |h| h.overflow)) };
+        let overflow = if inline {
+            0
+        } else {
+            u64::from(self.pages.header(node.id).map_or(0, |h| h.overflow))
+        };
         let used = node.used_bytes()? as u64;
         match node.kind {
             NodeKind::Leaf => {
@@ -144,7 +159,11 @@ impl<'a> StatsWalk<'a> {
                 for i in 0..node.count {
                     let (_, child) = node.branch_item(i)?;
                     if self.seen.insert(child) {
-                        return Err(Corruption::page(child, format!("page reached twice (from page {})", node.id)).into());
+                        return Err(Corruption::page(
+                            child,
+                            format!("page reached twice (from page {})", node.id),
+                        )
+                        .into());
                     }
                     let child = self.pages.node(child, Some(node.id))?;
                     self.node(child, depth + 1, inline, nesting, s, sub)?;
@@ -161,7 +180,12 @@ impl<'a> Bucket<'a> {
     /// Statistics of this bucket and everything below it. Go: `Bucket.Stats`.
     pub fn stats(&self) -> Result<BucketStats> {
         let pages = self.pages();
-        StatsWalk { pages, seen: PageSet::new(pages.page_limit()), frames: 0 }.bucket(self, 0)
+        StatsWalk {
+            pages,
+            seen: PageSet::new(pages.page_limit()),
+            frames: 0,
+        }
+        .bucket(self, 0)
     }
 }
 
@@ -171,7 +195,11 @@ impl<D: AsRef<[u8]>> Db<D> {
     pub fn stats(&self, prefix: &[u8]) -> Result<(BucketStats, u64)> {
         let root = self.root();
         let pages = self.pages();
-        let mut walk = StatsWalk { pages, seen: PageSet::new(pages.page_limit()), frames: 0 };
+        let mut walk = StatsWalk {
+            pages,
+            seen: PageSet::new(pages.page_limit()),
+            frames: 0,
+        };
         let mut total = BucketStats::default();
         let mut count = 0;
         let mut c = root.cursor();

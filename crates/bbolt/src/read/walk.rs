@@ -34,7 +34,10 @@ impl<D: AsRef<[u8]>> Db<D> {
     /// item comes first, then its entries, a sub-bucket's whole content in
     /// place of its key. Stops at the first error (the visitor's or the
     /// file's). Page cycles and shared subtrees are detected.
-    pub fn walk<E: From<Error>>(&self, mut visit: impl FnMut(WalkItem<'_, '_>) -> Result<(), E>) -> Result<(), E> {
+    pub fn walk<E: From<Error>>(
+        &self,
+        mut visit: impl FnMut(WalkItem<'_, '_>) -> Result<(), E>,
+    ) -> Result<(), E> {
         let pages = self.pages();
         let mut roots = PageSet::new(pages.page_limit());
         roots.insert(self.meta().root);
@@ -42,14 +45,22 @@ impl<D: AsRef<[u8]>> Db<D> {
         let mut stack: Vec<(Cursor<'_>, bool)> = vec![(self.root().cursor(), false)];
         let mut path: Vec<&[u8]> = Vec::new();
         while let Some((top, started)) = stack.last_mut() {
-            let entry = if std::mem::replace(started, true) { top.next()? } else { top.first()? };
+            let entry = if std::mem::replace(started, true) {
+                top.next()?
+            } else {
+                top.first()?
+            };
             let Some(entry) = entry else {
                 stack.pop();
                 path.pop();
                 continue;
             };
             if !entry.is_bucket() {
-                visit(WalkItem::Pair { path: &path, key: entry.key, value: entry.value })?;
+                visit(WalkItem::Pair {
+                    path: &path,
+                    key: entry.key,
+                    value: entry.value,
+                })?;
                 continue;
             }
             let at = top.leaf_page();
@@ -69,7 +80,11 @@ impl<D: AsRef<[u8]>> Db<D> {
                 .into());
             }
             path.push(entry.key);
-            visit(WalkItem::Bucket { path: &path, sequence: child.sequence(), inline: child.is_inline() })?;
+            visit(WalkItem::Bucket {
+                path: &path,
+                sequence: child.sequence(),
+                inline: child.is_inline(),
+            })?;
             stack.push((child.cursor(), false));
         }
         Ok(())

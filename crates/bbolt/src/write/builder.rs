@@ -11,8 +11,9 @@ use std::io::{Seek, SeekFrom, Write};
 
 use crate::error::{Error, Result};
 use crate::format::{
-    BucketHeader, Meta, PageHeader, PageId, ELEMENT_SIZE, FLAG_BRANCH, FLAG_FREELIST,
-    FLAG_LEAF, FREELIST_NONE, LEAF_FLAG_BUCKET, MAGIC, MAX_KEY_SIZE, MAX_VALUE_SIZE, PAGE_HEADER_SIZE, VERSION,
+    BucketHeader, Meta, PageHeader, PageId, ELEMENT_SIZE, FLAG_BRANCH, FLAG_FREELIST, FLAG_LEAF,
+    FREELIST_NONE, LEAF_FLAG_BUCKET, MAGIC, MAX_KEY_SIZE, MAX_VALUE_SIZE, PAGE_HEADER_SIZE,
+    VERSION,
 };
 use crate::read::db::{MAX_PAGE_SIZE, MIN_PAGE_SIZE};
 
@@ -46,7 +47,12 @@ pub struct BuilderOptions {
 
 impl Default for BuilderOptions {
     fn default() -> Self {
-        BuilderOptions { page_size: 4096, fill_percent: 1.0, freelist: FreelistMode::Empty, txid: 1 }
+        BuilderOptions {
+            page_size: 4096,
+            fill_percent: 1.0,
+            freelist: FreelistMode::Empty,
+            txid: 1,
+        }
     }
 }
 
@@ -96,7 +102,12 @@ impl NodeBuf {
         self.elems.len()
     }
     fn push(&mut self, flags: u32, key: &[u8], value: &[u8], child: PageId) {
-        self.elems.push(Elem { flags, klen: key.len() as u32, vlen: value.len() as u32, child });
+        self.elems.push(Elem {
+            flags,
+            klen: key.len() as u32,
+            vlen: value.len() as u32,
+            child,
+        });
         self.data.extend_from_slice(key);
         self.data.extend_from_slice(value);
     }
@@ -112,8 +123,14 @@ impl NodeBuf {
     fn items(&self) -> impl Iterator<Item = (Elem, &[u8], &[u8])> {
         let mut off = 0usize;
         self.elems.iter().map(move |e| {
-            let k = self.data.get(off..off + e.klen as usize).unwrap_or_default();
-            let v = self.data.get(off + e.klen as usize..off + e.klen as usize + e.vlen as usize).unwrap_or_default();
+            let k = self
+                .data
+                .get(off..off + e.klen as usize)
+                .unwrap_or_default();
+            let v = self
+                .data
+                .get(off + e.klen as usize..off + e.klen as usize + e.vlen as usize)
+                .unwrap_or_default();
             off += e.klen as usize + e.vlen as usize;
             (*e, k, v)
         })
@@ -124,8 +141,16 @@ impl NodeBuf {
     fn encode(&self, id: PageId, flags: u16, overflow: u32, out: &mut Vec<u8>, len: usize) {
         let start = out.len();
         out.resize(start + len.max(self.size()), 0);
-        let Some(img) = out.get_mut(start..) else { return };
-        let hdr = PageHeader { id, flags, count: self.elems.len() as u16, overflow }.encode();
+        let Some(img) = out.get_mut(start..) else {
+            return;
+        };
+        let hdr = PageHeader {
+            id,
+            flags,
+            count: self.elems.len() as u16,
+            overflow,
+        }
+        .encode();
         put(img, 0, &hdr);
         let n = self.elems.len();
         let mut data = PAGE_HEADER_SIZE + ELEMENT_SIZE * n;
@@ -186,8 +211,9 @@ impl<W: Write + Seek> PageWriter<W> {
     fn write_node(&mut self, node: &NodeBuf, branch: bool) -> Result<PageId> {
         let size = node.size();
         let pages = size.div_ceil(self.page_size).max(1);
-        let overflow = u32::try_from(pages - 1)
-            .map_err(|_| Error::InvalidArgument(format!("a node of {size} bytes needs too many pages")))?;
+        let overflow = u32::try_from(pages - 1).map_err(|_| {
+            Error::InvalidArgument(format!("a node of {size} bytes needs too many pages"))
+        })?;
         let id = self.next;
         self.next += pages as u64;
         let flags = if branch { FLAG_BRANCH } else { FLAG_LEAF };
@@ -291,7 +317,10 @@ impl<W: Write + Seek> Builder<W> {
             )));
         }
         if !(0.1..=1.0).contains(&opts.fill_percent) {
-            return Err(Error::InvalidArgument(format!("fill percent {} (must be 0.1 to 1.0)", opts.fill_percent)));
+            return Err(Error::InvalidArgument(format!(
+                "fill percent {} (must be 0.1 to 1.0)",
+                opts.fill_percent
+            )));
         }
         if opts.txid == 0 {
             return Err(Error::InvalidArgument("txid must be at least 1".into()));
@@ -303,10 +332,19 @@ impl<W: Write + Seek> Builder<W> {
         // Room for the two metas, written last.
         let buf = vec![0u8; 2 * p];
         Ok(Builder {
-            pw: PageWriter { out, buf, page_size: p, next: 2, spare: Vec::new() },
+            pw: PageWriter {
+                out,
+                buf,
+                page_size: p,
+                next: 2,
+                spare: Vec::new(),
+            },
             threshold,
             stack: vec![BucketState::new(Vec::new(), true)],
-            summary: BuildSummary { page_size: opts.page_size, ..Default::default() },
+            summary: BuildSummary {
+                page_size: opts.page_size,
+                ..Default::default()
+            },
             opts,
         })
     }
@@ -329,7 +367,10 @@ impl<W: Write + Seek> Builder<W> {
             return Err(Error::KeyRequired);
         }
         if key.len() > MAX_KEY_SIZE {
-            return Err(Error::KeyTooLarge { len: key.len(), max: MAX_KEY_SIZE });
+            return Err(Error::KeyTooLarge {
+                len: key.len(),
+                max: MAX_KEY_SIZE,
+            });
         }
         let b = self.current();
         if let Some(prev) = &b.last_key {
@@ -337,7 +378,10 @@ impl<W: Write + Seek> Builder<W> {
                 std::cmp::Ordering::Less => {}
                 std::cmp::Ordering::Equal => return Err(Error::DuplicateKey(key.to_vec())),
                 std::cmp::Ordering::Greater => {
-                    return Err(Error::OutOfOrder { previous: prev.clone(), got: key.to_vec() })
+                    return Err(Error::OutOfOrder {
+                        previous: prev.clone(),
+                        got: key.to_vec(),
+                    })
                 }
             }
         }
@@ -360,7 +404,10 @@ impl<W: Write + Seek> Builder<W> {
             ));
         }
         if value.len() > MAX_VALUE_SIZE {
-            return Err(Error::ValueTooLarge { len: value.len(), max: MAX_VALUE_SIZE });
+            return Err(Error::ValueTooLarge {
+                len: value.len(),
+                max: MAX_VALUE_SIZE,
+            });
         }
         self.check_key(key)?;
         self.summary.keys += 1;
@@ -392,22 +439,36 @@ impl<W: Write + Seek> Builder<W> {
     /// Closes the current bucket and stores its entry in the parent.
     pub fn end_bucket(&mut self) -> Result<()> {
         if self.stack.len() < 2 {
-            return Err(Error::InvalidArgument("end_bucket without an open bucket".into()));
+            return Err(Error::InvalidArgument(
+                "end_bucket without an open bucket".into(),
+            ));
         }
-        let Some(mut b) = self.stack.pop() else { unreachable_state() };
+        let Some(mut b) = self.stack.pop() else {
+            unreachable_state()
+        };
         self.summary.buckets += 1;
         let value = if b.inline_candidate {
             self.summary.inline_buckets += 1;
             let level = std::mem::take(&mut b.levels);
             let node = level.into_iter().next().map(|l| l.cur).unwrap_or_default();
-            let mut v = BucketHeader { root: 0, sequence: b.sequence }.encode().to_vec();
+            let mut v = BucketHeader {
+                root: 0,
+                sequence: b.sequence,
+            }
+            .encode()
+            .to_vec();
             let mut img = Vec::new();
             node.encode(0, FLAG_LEAF, 0, &mut img, 0);
             v.extend_from_slice(&img);
             v
         } else {
             let root = finish_tree(&mut b.levels, &mut self.pw, self.threshold)?;
-            BucketHeader { root, sequence: b.sequence }.encode().to_vec()
+            BucketHeader {
+                root,
+                sequence: b.sequence,
+            }
+            .encode()
+            .to_vec()
         };
         self.add_entry(LEAF_FLAG_BUCKET, &b.name, &value)
     }
@@ -417,9 +478,13 @@ impl<W: Write + Seek> Builder<W> {
         let p = self.pw.page_size;
         let threshold = self.threshold;
         let i = self.stack.len() - 1;
-        let Some(b) = self.stack.get_mut(i) else { unreachable_state() };
+        let Some(b) = self.stack.get_mut(i) else {
+            unreachable_state()
+        };
         if b.inline_candidate {
-            let Some(l) = b.levels.first_mut() else { unreachable_state() };
+            let Some(l) = b.levels.first_mut() else {
+                unreachable_state()
+            };
             l.cur.push(flags, key, value, 0);
             if l.cur.size() > p / 4 {
                 b.inline_candidate = false;
@@ -427,7 +492,16 @@ impl<W: Write + Seek> Builder<W> {
             }
             return Ok(());
         }
-        add(&mut b.levels, 0, flags, key, value, 0, &mut self.pw, threshold)
+        add(
+            &mut b.levels,
+            0,
+            flags,
+            key,
+            value,
+            0,
+            &mut self.pw,
+            threshold,
+        )
     }
 
     /// The current bucket stopped being an inline candidate: pack what was
@@ -435,8 +509,12 @@ impl<W: Write + Seek> Builder<W> {
     fn repack(&mut self) -> Result<()> {
         let threshold = self.threshold;
         let i = self.stack.len() - 1;
-        let Some(b) = self.stack.get_mut(i) else { unreachable_state() };
-        let Some(l) = b.levels.first_mut() else { unreachable_state() };
+        let Some(b) = self.stack.get_mut(i) else {
+            unreachable_state()
+        };
+        let Some(l) = b.levels.first_mut() else {
+            unreachable_state()
+        };
         let buffered = std::mem::take(&mut l.cur);
         for (e, k, v) in buffered.items() {
             add(&mut b.levels, 0, e.flags, k, v, 0, &mut self.pw, threshold)?;
@@ -450,7 +528,9 @@ impl<W: Write + Seek> Builder<W> {
         while self.stack.len() > 1 {
             self.end_bucket()?;
         }
-        let Some(mut root) = self.stack.pop() else { unreachable_state() };
+        let Some(mut root) = self.stack.pop() else {
+            unreachable_state()
+        };
         let root_page = finish_tree(&mut root.levels, &mut self.pw, self.threshold)?;
         let p = self.pw.page_size;
         let freelist = match self.opts.freelist {
@@ -458,7 +538,17 @@ impl<W: Write + Seek> Builder<W> {
                 let id = self.pw.next;
                 self.pw.next += 1;
                 let mut page = vec![0u8; p];
-                put(&mut page, 0, &PageHeader { id, flags: FLAG_FREELIST, count: 0, overflow: 0 }.encode());
+                put(
+                    &mut page,
+                    0,
+                    &PageHeader {
+                        id,
+                        flags: FLAG_FREELIST,
+                        count: 0,
+                        overflow: 0,
+                    }
+                    .encode(),
+                );
                 self.pw.write_raw(&page)?;
                 id
             }
@@ -482,7 +572,8 @@ impl<W: Write + Seek> Builder<W> {
                 checksum: 0,
             };
             let mut page = vec![0u8; p];
-            meta.encode_page(slot, &mut page).ok_or_else(|| Error::InvalidArgument("page too small for a meta".into()))?;
+            meta.encode_page(slot, &mut page)
+                .ok_or_else(|| Error::InvalidArgument("page too small for a meta".into()))?;
             self.pw.out.seek(SeekFrom::Start(slot * p as u64))?;
             self.pw.out.write_all(&page)?;
         }
@@ -495,7 +586,9 @@ impl<W: Write + Seek> Builder<W> {
         let min_len = (4 * p as u64).max(4096);
         if len < min_len {
             self.pw.out.seek(SeekFrom::Start(len))?;
-            self.pw.out.write_all(&vec![0u8; (min_len - len) as usize])?;
+            self.pw
+                .out
+                .write_all(&vec![0u8; (min_len - len) as usize])?;
             len = min_len;
         }
         self.pw.out.seek(SeekFrom::Start(len))?;
@@ -532,7 +625,9 @@ fn add<W: Write + Seek>(
         levels.push(Level::default());
     }
     let esize = ELEMENT_SIZE + key.len() + value.len();
-    let Some(l) = levels.get_mut(i) else { unreachable_state() };
+    let Some(l) = levels.get_mut(i) else {
+        unreachable_state()
+    };
     if l.cur.len() >= 2 && (l.cur.size() + esize > threshold || l.cur.len() >= MAX_ELEMENTS) {
         let full = std::mem::replace(&mut l.cur, pw.fresh());
         if let Some(prev) = l.held.replace(full) {
@@ -540,7 +635,9 @@ fn add<W: Write + Seek>(
             emit(levels, i, prev, pw, threshold)?;
         }
     }
-    let Some(l) = levels.get_mut(i) else { unreachable_state() };
+    let Some(l) = levels.get_mut(i) else {
+        unreachable_state()
+    };
     l.cur.push(flags, key, value, child);
     Ok(())
 }
@@ -560,10 +657,16 @@ fn emit<W: Write + Seek>(
 }
 
 /// Writes what is left of every level and returns the root page.
-fn finish_tree<W: Write + Seek>(levels: &mut Vec<Level>, pw: &mut PageWriter<W>, threshold: usize) -> Result<PageId> {
+fn finish_tree<W: Write + Seek>(
+    levels: &mut Vec<Level>,
+    pw: &mut PageWriter<W>,
+    threshold: usize,
+) -> Result<PageId> {
     let mut i = 0;
     loop {
-        let Some(l) = levels.get_mut(i) else { unreachable_state() };
+        let Some(l) = levels.get_mut(i) else {
+            unreachable_state()
+        };
         let cur = std::mem::take(&mut l.cur);
         let nodes = match l.held.take() {
             Some(mut h) if cur.len() <= 1 => {

@@ -10,7 +10,10 @@ use crate::write::builder::{BuildSummary, Builder, BuilderOptions};
 use crate::write::file::AtomicFile;
 
 /// Streams every bucket, pair and sequence of `src` into `builder`.
-pub fn compact_into<D: AsRef<[u8]>, W: Write + Seek>(src: &Db<D>, mut builder: Builder<W>) -> Result<(W, BuildSummary)> {
+pub fn compact_into<D: AsRef<[u8]>, W: Write + Seek>(
+    src: &Db<D>,
+    mut builder: Builder<W>,
+) -> Result<(W, BuildSummary)> {
     builder.set_sequence(src.meta().root_sequence)?;
     src.walk(|item| -> Result<()> {
         match item {
@@ -35,7 +38,12 @@ pub fn compact_into<D: AsRef<[u8]>, W: Write + Seek>(src: &Db<D>, mut builder: B
 
 /// Compacts `src` into a new file at `dst` (refused if it exists, unless
 /// `overwrite`): written to a temporary file, synced, then renamed.
-pub fn compact<D: AsRef<[u8]>>(src: &Db<D>, dst: &Path, opts: BuilderOptions, overwrite: bool) -> Result<BuildSummary> {
+pub fn compact<D: AsRef<[u8]>>(
+    src: &Db<D>,
+    dst: &Path,
+    opts: BuilderOptions,
+    overwrite: bool,
+) -> Result<BuildSummary> {
     let file = AtomicFile::create(dst, overwrite)?;
     let (file, summary) = compact_into(src, Builder::new(file, opts)?)?;
     file.commit()?;

@@ -25,22 +25,43 @@ impl AtomicFile {
         if !overwrite && target.exists() {
             return Err(Error::Io(io::Error::new(
                 io::ErrorKind::AlreadyExists,
-                format!("{} already exists (overwrite not requested)", target.display()),
+                format!(
+                    "{} already exists (overwrite not requested)",
+                    target.display()
+                ),
             )));
         }
         let dir = match target.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "out".into());
         let mut n = 0u32;
         loop {
             let tmp = dir.join(format!(".{name}.tmp-{}-{n}", std::process::id()));
-            match OpenOptions::new().read(true).write(true).create_new(true).open(&tmp) {
-                Ok(file) => return Ok(AtomicFile { file: Some(file), tmp, target, overwrite }),
+            match OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&tmp)
+            {
+                Ok(file) => {
+                    return Ok(AtomicFile {
+                        file: Some(file),
+                        tmp,
+                        target,
+                        overwrite,
+                    })
+                }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < 1000 => n += 1,
                 Err(e) => {
-                    return Err(Error::Io(io::Error::new(e.kind(), format!("{}: {e}", tmp.display()))));
+                    return Err(Error::Io(io::Error::new(
+                        e.kind(),
+                        format!("{}: {e}", tmp.display()),
+                    )));
                 }
             }
         }
@@ -52,19 +73,27 @@ impl AtomicFile {
     }
 
     fn file(&mut self) -> io::Result<&mut File> {
-        self.file.as_mut().ok_or_else(|| io::Error::other("file already committed"))
+        self.file
+            .as_mut()
+            .ok_or_else(|| io::Error::other("file already committed"))
     }
 
     /// Syncs the data, renames it over the target and syncs the directory.
     pub fn commit(mut self) -> Result<()> {
-        let file = self.file.take().ok_or_else(|| io::Error::other("file already committed"))?;
+        let file = self
+            .file
+            .take()
+            .ok_or_else(|| io::Error::other("file already committed"))?;
         file.sync_all()?;
         drop(file);
         if !self.overwrite && self.target.exists() {
             let _ = std::fs::remove_file(&self.tmp);
             return Err(Error::Io(io::Error::new(
                 io::ErrorKind::AlreadyExists,
-                format!("{} appeared while writing (overwrite not requested)", self.target.display()),
+                format!(
+                    "{} appeared while writing (overwrite not requested)",
+                    self.target.display()
+                ),
             )));
         }
         std::fs::rename(&self.tmp, &self.target)?;

@@ -6,6 +6,6 @@ mod builder;
 mod compact;
 mod file;
 
-pub use builder::{Builder, BuilderOptions, BuildSummary, FreelistMode};
+pub use builder::{BuildSummary, Builder, BuilderOptions, FreelistMode};
 pub use compact::{compact, compact_into};
 pub use file::AtomicFile;

@@ -85,7 +85,11 @@ fn big_endian_file_reads_and_checks() {
     let mut got = Vec::new();
     db.walk(|item| -> bbolt::Result<()> {
         got.push(match item {
-            WalkItem::Bucket { path, sequence, inline } => format!("{:?} seq={sequence} inline={inline}", path),
+            WalkItem::Bucket {
+                path,
+                sequence,
+                inline,
+            } => format!("{:?} seq={sequence} inline={inline}", path),
             WalkItem::Pair { path, key, value } => format!("{:?} {:?}={:?}", path, key, value),
         });
         Ok(())
@@ -101,7 +105,10 @@ fn big_endian_file_reads_and_checks() {
     assert_eq!(got, want);
     let r = db.check();
     assert!(r.is_ok(), "{:?}", r.findings);
-    assert_eq!(db.bucket(&[b"a"]).unwrap().get(b"k2").unwrap(), Some(&b""[..]));
+    assert_eq!(
+        db.bucket(&[b"a"]).unwrap().get(b"k2").unwrap(),
+        Some(&b""[..])
+    );
     let (s, n) = db.stats(b"").unwrap();
     assert_eq!((n, s.key_n, s.bucket_n, s.inline_bucket_n), (2, 3, 2, 1));
     // The same bytes read as little-endian would be garbage: the magic is what tells.

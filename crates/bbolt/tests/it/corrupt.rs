@@ -17,7 +17,11 @@ fn key_tree(bytes: &[u8]) -> (u64, u64) {
     let key = db.bucket(&[b"key"]).unwrap();
     let root = key.root_page();
     let page = db.page(root).unwrap();
-    assert_eq!(page.page_type(), PageType::Branch, "fixture changed: key bucket root is not a branch");
+    assert_eq!(
+        page.page_type(),
+        PageType::Branch,
+        "fixture changed: key bucket root is not a branch"
+    );
     let first_child = page.branch_entries().unwrap()[0].1;
     (root, first_child)
 }
@@ -41,8 +45,15 @@ fn corrupt_page(e: &Error) -> Option<u64> {
 fn assert_walk_fails_at(bytes: &[u8], page: u64, what: &str) {
     let db = Db::open(bytes).expect("metas are intact, open must work");
     let err = flatten(&db).expect_err("walk must fail");
-    assert_eq!(corrupt_page(&err), Some(page), "error {err} should name page {page}");
-    assert!(err.to_string().contains(what), "error {err:?} should say {what:?}");
+    assert_eq!(
+        corrupt_page(&err),
+        Some(page),
+        "error {err} should name page {page}"
+    );
+    assert!(
+        err.to_string().contains(what),
+        "error {err:?} should say {what:?}"
+    );
     let report = db.check();
     assert!(!report.is_ok(), "check must find the damage");
     assert!(
@@ -85,7 +96,16 @@ fn random_bytes_are_not_a_database() {
 fn truncated_below_two_pages() {
     let b = small();
     let err = Db::open(&b[..3000]).err().unwrap();
-    assert!(matches!(err, Error::TooSmall { len: 3000, page_size: 4096 }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::TooSmall {
+                len: 3000,
+                page_size: 4096
+            }
+        ),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -94,9 +114,16 @@ fn truncated_in_the_middle() {
     let cut = &b[..P * 8];
     let db = Db::open(cut).unwrap();
     let err = flatten(&db).expect_err("pages past the cut cannot be read");
-    assert!(err.to_string().contains("past the end of the file"), "{err}");
+    assert!(
+        err.to_string().contains("past the end of the file"),
+        "{err}"
+    );
     let r = db.check();
-    assert!(r.findings.iter().any(|f| f.message.contains("truncated")), "{:?}", r.findings);
+    assert!(
+        r.findings.iter().any(|f| f.message.contains("truncated")),
+        "{:?}",
+        r.findings
+    );
 }
 
 #[test]
@@ -106,7 +133,13 @@ fn both_metas_bad() {
     b[P + 72] ^= 0xff; // meta 1 checksum
     let err = Db::open(b).err().unwrap();
     assert!(
-        matches!(err, Error::InvalidDatabase { meta0: bbolt::MetaError::BadChecksum { .. }, meta1: bbolt::MetaError::BadChecksum { .. } }),
+        matches!(
+            err,
+            Error::InvalidDatabase {
+                meta0: bbolt::MetaError::BadChecksum { .. },
+                meta1: bbolt::MetaError::BadChecksum { .. }
+            }
+        ),
         "{err:?}"
     );
 }
@@ -125,9 +158,17 @@ fn bad_newest_meta_falls_back_to_the_other() {
     // The older tree is intact in this file: everything reads.
     assert!(flatten(&db).unwrap().len() > 100);
     let r = db.check();
-    assert!(r.findings.iter().any(|f| f.page == Some(u64::from(newest)) && f.message.contains("meta page is not valid")));
+    assert!(
+        r.findings
+            .iter()
+            .any(|f| f.page == Some(u64::from(newest))
+                && f.message.contains("meta page is not valid"))
+    );
     // Asking for the broken slot explicitly is an error that names it.
-    let opts = OpenOptions { meta: MetaChoice::Slot(newest), ..Default::default() };
+    let opts = OpenOptions {
+        meta: MetaChoice::Slot(newest),
+        ..Default::default()
+    };
     let err = Db::open_with(&bad[..], &opts).err().unwrap();
     assert_eq!(corrupt_page(&err), Some(u64::from(newest)));
 }
@@ -136,7 +177,10 @@ fn bad_newest_meta_falls_back_to_the_other() {
 fn older_meta_is_selectable() {
     let b = small();
     let newest = Db::open(&b[..]).unwrap();
-    let opts = OpenOptions { meta: MetaChoice::Older, ..Default::default() };
+    let opts = OpenOptions {
+        meta: MetaChoice::Older,
+        ..Default::default()
+    };
     let older = Db::open_with(&b[..], &opts).unwrap();
     assert_eq!(older.meta().txid + 1, newest.meta().txid);
 }
@@ -159,7 +203,13 @@ fn branch_child_pointing_at_itself() {
     let err = flatten(&db).expect_err("cycle");
     assert!(err.to_string().contains("deeper than"), "{err}");
     let r = db.check();
-    assert!(r.findings.iter().any(|f| f.page == Some(root) && f.message.contains("multiple references")), "{:?}", r.findings);
+    assert!(
+        r.findings
+            .iter()
+            .any(|f| f.page == Some(root) && f.message.contains("multiple references")),
+        "{:?}",
+        r.findings
+    );
 }
 
 #[test]

@@ -38,7 +38,11 @@ fn check_bucket(b: &Bucket<'_>, depth: usize) {
         if !is_bucket {
             assert_eq!(b.get(k).unwrap(), Some(&v[..]));
         } else {
-            assert_eq!(b.get(k).unwrap(), None, "Get of a bucket key is None, as in Go");
+            assert_eq!(
+                b.get(k).unwrap(),
+                None,
+                "Get of a bucket key is None, as in Go"
+            );
             let child = b.bucket(k).unwrap().unwrap();
             if depth < 8 {
                 check_bucket(&child, depth + 1);
@@ -47,7 +51,10 @@ fn check_bucket(b: &Bucket<'_>, depth: usize) {
         let mut above = k.clone();
         above.push(0);
         let next = m.range(above.clone()..).next().map(|(k, _)| k.clone());
-        assert_eq!(b.cursor().seek(&above).unwrap().map(|e| e.key.to_vec()), next);
+        assert_eq!(
+            b.cursor().seek(&above).unwrap().map(|e| e.key.to_vec()),
+            next
+        );
         // prev after seek returns the key before.
         let mut c = b.cursor();
         c.seek(k).unwrap();
@@ -58,7 +65,11 @@ fn check_bucket(b: &Bucket<'_>, depth: usize) {
     let mut c = b.cursor();
     assert_eq!(c.seek(&[0xff; 40000]).unwrap(), None);
     if let Some((last, _)) = m.iter().next_back() {
-        assert_eq!(c.prev().unwrap().map(|e| e.key.to_vec()), Some(last.clone()), "prev from past the end");
+        assert_eq!(
+            c.prev().unwrap().map(|e| e.key.to_vec()),
+            Some(last.clone()),
+            "prev from past the end"
+        );
     }
     assert_eq!(b.get(b"\xff\xfe-no-such-key").unwrap(), None);
 }
@@ -85,5 +96,8 @@ fn missing_bucket_is_a_typed_error() {
     let (_, bytes) = fixtures().remove(0);
     let db = Db::open(&bytes[..]).unwrap();
     let err = db.bucket(&[&b"no such bucket"[..]]).err().unwrap();
-    assert!(matches!(err, bbolt::Error::BucketNotFound(ref n) if n == "no such bucket"), "{err:?}");
+    assert!(
+        matches!(err, bbolt::Error::BucketNotFound(ref n) if n == "no such bucket"),
+        "{err:?}"
+    );
 }

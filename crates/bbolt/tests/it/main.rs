@@ -1,5 +1,11 @@
 //! Integration tests of the `bbolt` reader: damaged files, random
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 //! mutations, cursor semantics. Files written by Go live in
 //! `testdata/`; the comparison with Go itself is in the workspace tests.
 
@@ -16,7 +22,9 @@ mod writer_go;
 use std::path::PathBuf;
 
 pub fn testdata(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata").join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata")
+        .join(rel)
 }
 
 pub fn read(rel: &str) -> Vec<u8> {
@@ -28,8 +36,13 @@ pub fn read(rel: &str) -> Vec<u8> {
 pub fn fixtures() -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     for dir in ["milvus-2.3.5", "bolt"] {
-        let Ok(rd) = std::fs::read_dir(testdata(dir)) else { continue };
-        let mut names: Vec<_> = rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        let Ok(rd) = std::fs::read_dir(testdata(dir)) else {
+            continue;
+        };
+        let mut names: Vec<_> = rd
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
         names.sort();
         for n in names.into_iter().filter(|n| n.ends_with(".db")) {
             let rel = format!("{dir}/{n}");
@@ -48,12 +61,16 @@ pub fn flatten<D: AsRef<[u8]>>(db: &bbolt::Db<D>) -> bbolt::Result<Flat> {
     let mut v = Vec::new();
     db.walk(|item| -> bbolt::Result<()> {
         match item {
-            bbolt::WalkItem::Bucket { path, sequence, .. } => {
-                v.push((path.iter().map(|p| p.to_vec()).collect(), None, sequence.to_le_bytes().to_vec()))
-            }
-            bbolt::WalkItem::Pair { path, key, value } => {
-                v.push((path.iter().map(|p| p.to_vec()).collect(), Some(key.to_vec()), value.to_vec()))
-            }
+            bbolt::WalkItem::Bucket { path, sequence, .. } => v.push((
+                path.iter().map(|p| p.to_vec()).collect(),
+                None,
+                sequence.to_le_bytes().to_vec(),
+            )),
+            bbolt::WalkItem::Pair { path, key, value } => v.push((
+                path.iter().map(|p| p.to_vec()).collect(),
+                Some(key.to_vec()),
+                value.to_vec(),
+            )),
         }
         Ok(())
     })?;

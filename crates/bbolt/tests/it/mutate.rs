@@ -6,7 +6,9 @@ use proptest::prelude::*;
 use crate::{fixtures, flatten};
 
 fn exercise(bytes: &[u8]) {
-    let Ok(db) = bbolt::Db::open(bytes) else { return };
+    let Ok(db) = bbolt::Db::open(bytes) else {
+        return;
+    };
     let _ = flatten(&db);
     let _ = db.check();
     let _ = db.stats(b"");

@@ -75,7 +75,10 @@ fn value() -> impl Strategy<Value = Vec<u8>> {
 }
 
 fn tree() -> impl Strategy<Value = Tree> {
-    let leaf = (any::<u64>(), proptest::collection::btree_map(key(), value().prop_map(Node::Value), 0..40))
+    let leaf = (
+        any::<u64>(),
+        proptest::collection::btree_map(key(), value().prop_map(Node::Value), 0..40),
+    )
         .prop_map(|(seq, entries)| Tree { seq, entries });
     leaf.prop_recursive(4, 200, 8, |inner| {
         (
@@ -92,18 +95,32 @@ fn tree() -> impl Strategy<Value = Tree> {
 
 /// Root trees hold only buckets.
 pub fn root_tree() -> impl Strategy<Value = Tree> {
-    (any::<u64>(), proptest::collection::btree_map(key(), tree().prop_map(Node::Bucket), 0..6))
+    (
+        any::<u64>(),
+        proptest::collection::btree_map(key(), tree().prop_map(Node::Bucket), 0..6),
+    )
         .prop_map(|(seq, entries)| Tree { seq, entries })
 }
 
 pub fn options() -> impl Strategy<Value = BuilderOptions> {
     (
-        prop_oneof![Just(1024u32), Just(4096), Just(8192), Just(16384), Just(65536)],
+        prop_oneof![
+            Just(1024u32),
+            Just(4096),
+            Just(8192),
+            Just(16384),
+            Just(65536)
+        ],
         prop_oneof![Just(0.1f64), Just(0.5), Just(0.9), Just(1.0)],
         prop_oneof![Just(FreelistMode::Empty), Just(FreelistMode::None)],
         1u64..1000,
     )
-        .prop_map(|(page_size, fill_percent, freelist, txid)| BuilderOptions { page_size, fill_percent, freelist, txid })
+        .prop_map(|(page_size, fill_percent, freelist, txid)| BuilderOptions {
+            page_size,
+            fill_percent,
+            freelist,
+            txid,
+        })
 }
 
 /// Go's structural rules: every non-root branch has >= 2 children, no
@@ -139,7 +156,11 @@ fn assert_go_shape(bytes: &[u8]) {
         let page = db.page(id).unwrap();
         if page.page_type() == PageType::Branch {
             let items = page.branch_entries().unwrap();
-            assert!(is_root || items.len() >= 2, "non-root branch {id} with {} children", items.len());
+            assert!(
+                is_root || items.len() >= 2,
+                "non-root branch {id} with {} children",
+                items.len()
+            );
             stack.extend(items.iter().map(|(_, c)| (*c, false)));
         } else {
             let n = page.leaf_entries().unwrap().len();
@@ -182,11 +203,24 @@ proptest! {
 fn deep_trees_many_keys() {
     let mut t = Tree::default();
     for i in 0..60_000u32 {
-        t.entries.insert(format!("key-{i:08}").into_bytes(), Node::Value(vec![b'x'; (i % 50) as usize]));
+        t.entries.insert(
+            format!("key-{i:08}").into_bytes(),
+            Node::Value(vec![b'x'; (i % 50) as usize]),
+        );
     }
-    let root = Tree { seq: 0, entries: [(b"b".to_vec(), Node::Bucket(t))].into_iter().collect() };
+    let root = Tree {
+        seq: 0,
+        entries: [(b"b".to_vec(), Node::Bucket(t))].into_iter().collect(),
+    };
     for (p, fill) in [(1024, 0.5), (4096, 1.0), (512, 0.1)] {
-        let bytes = build(&root, BuilderOptions { page_size: p, fill_percent: fill, ..Default::default() });
+        let bytes = build(
+            &root,
+            BuilderOptions {
+                page_size: p,
+                fill_percent: fill,
+                ..Default::default()
+            },
+        );
         let db = Db::open(&bytes[..]).unwrap();
         let (s, _) = db.stats(b"").unwrap();
         assert!(s.depth >= 3, "page {p}: depth {}", s.depth);
@@ -205,7 +239,14 @@ fn compact_of_every_fixture_reads_back_equal() {
         let src = Db::open(&bytes[..]).unwrap();
         let (out, summary) = compact_into(
             &src,
-            Builder::new(Cursor::new(Vec::new()), BuilderOptions { page_size: src.page_size(), ..Default::default() }).unwrap(),
+            Builder::new(
+                Cursor::new(Vec::new()),
+                BuilderOptions {
+                    page_size: src.page_size(),
+                    ..Default::default()
+                },
+            )
+            .unwrap(),
         )
         .unwrap_or_else(|e| panic!("{name}: {e}"));
         let out = out.into_inner();
@@ -220,22 +261,57 @@ fn compact_of_every_fixture_reads_back_equal() {
 #[test]
 fn refuses_bad_input_with_typed_errors() {
     let mut b = Builder::new(Cursor::new(Vec::new()), BuilderOptions::default()).unwrap();
-    assert!(matches!(b.put(b"k", b"v"), Err(Error::IncompatibleValue(_))), "no values at the root");
+    assert!(
+        matches!(b.put(b"k", b"v"), Err(Error::IncompatibleValue(_))),
+        "no values at the root"
+    );
     b.begin_bucket(b"b").unwrap();
     assert!(matches!(b.put(b"", b"v"), Err(Error::KeyRequired)));
-    assert!(matches!(b.put(&vec![1u8; 32769], b"v"), Err(Error::KeyTooLarge { len: 32769, max: 32768 })));
+    assert!(matches!(
+        b.put(&vec![1u8; 32769], b"v"),
+        Err(Error::KeyTooLarge {
+            len: 32769,
+            max: 32768
+        })
+    ));
     b.put(&vec![1u8; 32768], b"max").unwrap();
     b.put(&[2], b"v").unwrap();
     assert!(matches!(b.put(&[2], b"v"), Err(Error::DuplicateKey(ref k)) if k == &[2]));
-    assert!(matches!(b.put(&[1], b"v"), Err(Error::OutOfOrder { ref previous, ref got }) if previous == &[2] && got == &[1]));
-    assert!(matches!(b.begin_bucket(&[2]), Err(Error::DuplicateKey(_))), "a bucket name is a key too");
+    assert!(
+        matches!(b.put(&[1], b"v"), Err(Error::OutOfOrder { ref previous, ref got }) if previous == &[2] && got == &[1])
+    );
+    assert!(
+        matches!(b.begin_bucket(&[2]), Err(Error::DuplicateKey(_))),
+        "a bucket name is a key too"
+    );
     b.end_bucket().unwrap();
     assert!(matches!(b.end_bucket(), Err(Error::InvalidArgument(_))));
-    assert!(matches!(b.begin_bucket(b"a"), Err(Error::OutOfOrder { .. })));
+    assert!(matches!(
+        b.begin_bucket(b"a"),
+        Err(Error::OutOfOrder { .. })
+    ));
     let bad = |o: BuilderOptions| Builder::new(Cursor::new(Vec::new()), o).err().unwrap();
-    assert!(matches!(bad(BuilderOptions { page_size: 100, ..Default::default() }), Error::InvalidArgument(_)));
-    assert!(matches!(bad(BuilderOptions { fill_percent: 0.0, ..Default::default() }), Error::InvalidArgument(_)));
-    assert!(matches!(bad(BuilderOptions { txid: 0, ..Default::default() }), Error::InvalidArgument(_)));
+    assert!(matches!(
+        bad(BuilderOptions {
+            page_size: 100,
+            ..Default::default()
+        }),
+        Error::InvalidArgument(_)
+    ));
+    assert!(matches!(
+        bad(BuilderOptions {
+            fill_percent: 0.0,
+            ..Default::default()
+        }),
+        Error::InvalidArgument(_)
+    ));
+    assert!(matches!(
+        bad(BuilderOptions {
+            txid: 0,
+            ..Default::default()
+        }),
+        Error::InvalidArgument(_)
+    ));
 }
 
 /// Regression: an empty database with 1 KiB pages and no freelist page is
@@ -243,7 +319,14 @@ fn refuses_bad_input_with_typed_errors() {
 /// refused it as "invalid database". Files are now at least 4096 bytes.
 #[test]
 fn tiny_files_are_padded_to_what_go_reads() {
-    let bytes = build(&Tree::default(), BuilderOptions { page_size: 1024, freelist: FreelistMode::None, ..Default::default() });
+    let bytes = build(
+        &Tree::default(),
+        BuilderOptions {
+            page_size: 1024,
+            freelist: FreelistMode::None,
+            ..Default::default()
+        },
+    );
     assert_eq!(bytes.len(), 4096);
     let db = Db::open(&bytes[..]).unwrap();
     assert_eq!(db.hwm(), 3);
@@ -263,16 +346,34 @@ fn empty_database_is_valid() {
 fn inline_exactly_when_go_would() {
     // P/4 = 1024: 16 + (16 + 1 + v) <= 1024 <=> v <= 991.
     for (v, inline) in [(991usize, true), (992, false)] {
-        let sub = Tree { seq: 3, entries: [(b"k".to_vec(), Node::Value(vec![7; v]))].into_iter().collect() };
-        let root = Tree { seq: 0, entries: [(b"b".to_vec(), Node::Bucket(sub))].into_iter().collect() };
+        let sub = Tree {
+            seq: 3,
+            entries: [(b"k".to_vec(), Node::Value(vec![7; v]))]
+                .into_iter()
+                .collect(),
+        };
+        let root = Tree {
+            seq: 0,
+            entries: [(b"b".to_vec(), Node::Bucket(sub))].into_iter().collect(),
+        };
         let bytes = build(&root, BuilderOptions::default());
         let db = Db::open(&bytes[..]).unwrap();
-        assert_eq!(db.bucket(&[b"b"]).unwrap().is_inline(), inline, "value of {v} bytes");
+        assert_eq!(
+            db.bucket(&[b"b"]).unwrap().is_inline(),
+            inline,
+            "value of {v} bytes"
+        );
     }
     // A bucket holding a sub-bucket is never inline, however small.
     let inner = Tree::default();
-    let sub = Tree { seq: 0, entries: [(b"s".to_vec(), Node::Bucket(inner))].into_iter().collect() };
-    let root = Tree { seq: 0, entries: [(b"b".to_vec(), Node::Bucket(sub))].into_iter().collect() };
+    let sub = Tree {
+        seq: 0,
+        entries: [(b"s".to_vec(), Node::Bucket(inner))].into_iter().collect(),
+    };
+    let root = Tree {
+        seq: 0,
+        entries: [(b"b".to_vec(), Node::Bucket(sub))].into_iter().collect(),
+    };
     let db_bytes = build(&root, BuilderOptions::default());
     let db = Db::open(&db_bytes[..]).unwrap();
     assert!(!db.bucket(&[b"b"]).unwrap().is_inline());

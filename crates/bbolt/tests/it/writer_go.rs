@@ -20,8 +20,21 @@ fn walk_json(root: &Tree) -> String {
     for (path, key, value) in flat {
         let p: Vec<String> = path.iter().map(|n| format!("\"{}\"", hex(n))).collect();
         match key {
-            None => s += &format!("{{\"bucket\":[{}],\"seq\":{}}}\n", p.join(","), u64::from_le_bytes(value.try_into().unwrap())),
-            Some(k) => s += &format!("{{\"bucket\":[{}],\"key\":\"{}\",\"value\":\"{}\"}}\n", p.join(","), hex(&k), hex(&value)),
+            None => {
+                s += &format!(
+                    "{{\"bucket\":[{}],\"seq\":{}}}\n",
+                    p.join(","),
+                    u64::from_le_bytes(value.try_into().unwrap())
+                )
+            }
+            Some(k) => {
+                s += &format!(
+                    "{{\"bucket\":[{}],\"key\":\"{}\",\"value\":\"{}\"}}\n",
+                    p.join(","),
+                    hex(&k),
+                    hex(&value)
+                )
+            }
         }
     }
     s
@@ -34,12 +47,28 @@ fn go_accepts(root: &Tree, opts: BuilderOptions, tag: &str) {
     let f = dir.join(format!("{tag}.db"));
     std::fs::write(&f, &bytes).unwrap();
     let (code, out, err) = run_gobolt(&["check".as_ref(), f.as_os_str()]).unwrap();
-    assert_eq!(code, 0, "Go check of {}: {}{err}", f.display(), String::from_utf8_lossy(&out));
+    assert_eq!(
+        code,
+        0,
+        "Go check of {}: {}{err}",
+        f.display(),
+        String::from_utf8_lossy(&out)
+    );
     let (code, out, err) = run_gobolt(&["walk".as_ref(), f.as_os_str()]).unwrap();
     assert_eq!(code, 0, "{err}");
-    assert!(String::from_utf8_lossy(&out) == walk_json(root), "Go reads back something else from {}", f.display());
+    assert!(
+        String::from_utf8_lossy(&out) == walk_json(root),
+        "Go reads back something else from {}",
+        f.display()
+    );
     let (code, out, err) = run_gobolt(&["rwtest".as_ref(), f.as_os_str()]).unwrap();
-    assert_eq!(code, 0, "Go read-write test on {}: {}{err}", f.display(), String::from_utf8_lossy(&out));
+    assert_eq!(
+        code,
+        0,
+        "Go read-write test on {}: {}{err}",
+        f.display(),
+        String::from_utf8_lossy(&out)
+    );
     let _ = std::fs::remove_file(&f);
 }
 
@@ -62,7 +91,19 @@ fn go_opens_the_smallest_files() {
     if gobolt().is_none() {
         return;
     }
-    for (p, fl) in [(1024, bbolt::write::FreelistMode::None), (1024, bbolt::write::FreelistMode::Empty), (4096, bbolt::write::FreelistMode::None)] {
-        go_accepts(&Tree::default(), BuilderOptions { page_size: p, freelist: fl, ..Default::default() }, &format!("empty-{p}-{fl:?}"));
+    for (p, fl) in [
+        (1024, bbolt::write::FreelistMode::None),
+        (1024, bbolt::write::FreelistMode::Empty),
+        (4096, bbolt::write::FreelistMode::None),
+    ] {
+        go_accepts(
+            &Tree::default(),
+            BuilderOptions {
+                page_size: p,
+                freelist: fl,
+                ..Default::default()
+            },
+            &format!("empty-{p}-{fl:?}"),
+        );
     }
 }

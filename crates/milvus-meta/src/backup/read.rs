@@ -4,7 +4,9 @@ use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 
 use sha2::{Digest, Sha256};
 
-use super::{Manifest, Record, FORMAT_VERSION, MAGIC, MAX_FIELD, MAX_MANIFEST, TRAILER_LEN, TRAILER_MAGIC};
+use super::{
+    Manifest, Record, FORMAT_VERSION, MAGIC, MAX_FIELD, MAX_MANIFEST, TRAILER_LEN, TRAILER_MAGIC,
+};
 use crate::error::{Error, Result};
 
 /// Hashes everything read through it.
@@ -47,11 +49,16 @@ impl<R: Read + Seek> BackupReader<R> {
             return Err(Error::NotABackup);
         }
         if got < 16 {
-            return Err(damaged(format!("truncated: {file_len} bytes, shorter than the header")));
+            return Err(damaged(format!(
+                "truncated: {file_len} bytes, shorter than the header"
+            )));
         }
         let version = u32::from_le_bytes([head[8], head[9], head[10], head[11]]);
         if version > FORMAT_VERSION {
-            return Err(Error::NewerFormat { found: version, supported: FORMAT_VERSION });
+            return Err(Error::NewerFormat {
+                found: version,
+                supported: FORMAT_VERSION,
+            });
         }
         if version == 0 {
             return Err(damaged("format version 0"));
@@ -64,12 +71,15 @@ impl<R: Read + Seek> BackupReader<R> {
         }
         let mut mbytes = Vec::new();
         (&mut r).take(u64::from(mlen)).read_to_end(&mut mbytes)?;
-        let manifest: Manifest = serde_json::from_slice(&mbytes).map_err(|e| damaged(format!("manifest is not valid JSON: {e}")))?;
+        let manifest: Manifest = serde_json::from_slice(&mbytes)
+            .map_err(|e| damaged(format!("manifest is not valid JSON: {e}")))?;
         r.seek(SeekFrom::Start(file_len - TRAILER_LEN as u64))?;
         let mut t = [0u8; TRAILER_LEN];
         r.read_exact(&mut t)?;
         if t.get(..8) != Some(&TRAILER_MAGIC[..]) {
-            return Err(damaged("no trailer at the end of the file: it is truncated or was not written to the end"));
+            return Err(damaged(
+                "no trailer at the end of the file: it is truncated or was not written to the end",
+            ));
         }
         let word = |i: usize| -> u64 {
             let mut a = [0u8; 8];
@@ -89,7 +99,14 @@ impl<R: Read + Seek> BackupReader<R> {
         r.seek(SeekFrom::Start(16 + u64::from(mlen)))?;
         let mut all_head = head.to_vec();
         all_head.extend_from_slice(&mbytes);
-        Ok(BackupReader { manifest, inner: r, head: all_head, records_len, count, digest })
+        Ok(BackupReader {
+            manifest,
+            inner: r,
+            head: all_head,
+            records_len,
+            count,
+            digest,
+        })
     }
 
     /// The manifest.
@@ -107,9 +124,19 @@ impl<R: Read + Seek> BackupReader<R> {
     pub fn records(self) -> Result<Records<R>> {
         let mut hash = Sha256::new();
         hash.update(&self.head);
-        let hashing = Hashing { inner: self.inner.take(self.records_len), hash };
+        let hashing = Hashing {
+            inner: self.inner.take(self.records_len),
+            hash,
+        };
         let dec = zstd::Decoder::new(hashing).map_err(|e| damaged(format!("records: {e}")))?;
-        Ok(Records { dec: Some(BufReader::new(dec)), expected: self.count, digest: self.digest, seen: 0, last: None, done: false })
+        Ok(Records {
+            dec: Some(BufReader::new(dec)),
+            expected: self.count,
+            digest: self.digest,
+            seen: 0,
+            last: None,
+            done: false,
+        })
     }
 }
 
@@ -141,7 +168,11 @@ fn varint(r: &mut impl BufRead) -> Result<Option<u64>> {
     for i in 0..10 {
         let mut b = [0u8; 1];
         if r.read(&mut b)? == 0 {
-            return if i == 0 { Ok(None) } else { Err(damaged("record cut short inside a number")) };
+            return if i == 0 {
+                Ok(None)
+            } else {
+                Err(damaged("record cut short inside a number"))
+            };
         }
         v |= u64::from(b[0] & 0x7f) << (7 * i);
         if b[0] < 0x80 {
@@ -166,7 +197,9 @@ fn field(r: &mut impl BufRead, what: &str) -> Result<Vec<u8>> {
 
 impl<R: Read + Seek> Records<R> {
     fn next_record(&mut self) -> Result<Option<Record>> {
-        let Some(dec) = self.dec.as_mut() else { return Ok(None) };
+        let Some(dec) = self.dec.as_mut() else {
+            return Ok(None);
+        };
         let klen = match varint(dec) {
             Ok(Some(l)) => l,
             Ok(None) => return self.end().map(|_| None),
@@ -181,21 +214,43 @@ impl<R: Read + Seek> Records<R> {
             return Err(damaged("record cut short inside its key"));
         }
         let value = field(dec, "value")?;
-        let mut num = |what: &str| -> Result<i64> {
-            Ok(varint(dec)?.ok_or_else(|| damaged(format!("record cut short before its {what}")))? as i64)
-        };
-        let (create_revision, mod_revision, version) = (num("create revision")?, num("mod revision")?, num("version")?);
-        if self.last.as_ref().is_some_and(|l| l.as_slice() >= key.as_slice()) {
-            return Err(damaged(format!("records out of key order at record {}", self.seen + 1)));
+        let mut num =
+            |what: &str| -> Result<i64> {
+                Ok(varint(dec)?
+                    .ok_or_else(|| damaged(format!("record cut short before its {what}")))?
+                    as i64)
+            };
+        let (create_revision, mod_revision, version) = (
+            num("create revision")?,
+            num("mod revision")?,
+            num("version")?,
+        );
+        if self
+            .last
+            .as_ref()
+            .is_some_and(|l| l.as_slice() >= key.as_slice())
+        {
+            return Err(damaged(format!(
+                "records out of key order at record {}",
+                self.seen + 1
+            )));
         }
         self.seen += 1;
         self.last = Some(key.clone());
-        Ok(Some(Record { key, value, create_revision, mod_revision, version }))
+        Ok(Some(Record {
+            key,
+            value,
+            create_revision,
+            mod_revision,
+            version,
+        }))
     }
 
     /// End of the record stream: everything hashed, counted and compared.
     fn end(&mut self) -> Result<()> {
-        let Some(dec) = self.dec.take() else { return Ok(()) };
+        let Some(dec) = self.dec.take() else {
+            return Ok(());
+        };
         let zstd_dec = dec.into_inner();
         let mut rest = zstd_dec.finish();
         let mut tail = Vec::new();
@@ -203,13 +258,21 @@ impl<R: Read + Seek> Records<R> {
         let hashing = rest.into_inner();
         let actual: [u8; 32] = hashing.hash.finalize().into();
         if actual != self.digest {
-            return Err(damaged("checksum mismatch: the file was changed or corrupted after it was written"));
+            return Err(damaged(
+                "checksum mismatch: the file was changed or corrupted after it was written",
+            ));
         }
         if !tail.is_empty() {
-            return Err(damaged(format!("{} unexpected bytes after the records", tail.len())));
+            return Err(damaged(format!(
+                "{} unexpected bytes after the records",
+                tail.len()
+            )));
         }
         if self.seen != self.expected {
-            return Err(damaged(format!("trailer announces {} records, {} found", self.expected, self.seen)));
+            return Err(damaged(format!(
+                "trailer announces {} records, {} found",
+                self.expected, self.seen
+            )));
         }
         Ok(())
     }
@@ -264,13 +327,26 @@ pub fn verify<R: Read + Seek>(r: R) -> Result<VerifyReport> {
         bytes += (rec.key.len() + rec.value.len()) as u64;
     }
     if manifest.records != records {
-        return Err(damaged(format!("manifest announces {} records, {records} found", manifest.records)));
+        return Err(damaged(format!(
+            "manifest announces {} records, {records} found",
+            manifest.records
+        )));
     }
     if manifest.bytes != bytes {
-        return Err(damaged(format!("manifest announces {} bytes of keys and values, {bytes} found", manifest.bytes)));
+        return Err(damaged(format!(
+            "manifest announces {} bytes of keys and values, {bytes} found",
+            manifest.bytes
+        )));
     }
     if manifest.format_version != FORMAT_VERSION {
-        return Err(damaged(format!("manifest says format version {}, header says {FORMAT_VERSION}", manifest.format_version)));
+        return Err(damaged(format!(
+            "manifest says format version {}, header says {FORMAT_VERSION}",
+            manifest.format_version
+        )));
     }
-    Ok(VerifyReport { manifest, records, bytes })
+    Ok(VerifyReport {
+        manifest,
+        records,
+        bytes,
+    })
 }

@@ -42,8 +42,13 @@ impl<W: Write> BackupWriter<W> {
     /// Starts a backup; the manifest's `records` must be the number of
     /// records that will follow (checked at the end).
     pub fn new(out: W, manifest: &Manifest) -> Result<Self> {
-        let json = serde_json::to_vec(manifest).map_err(|e| Error::InvalidArgument(e.to_string()))?;
-        let mut h = Hashing { inner: out, hash: Sha256::new(), bytes: 0 };
+        let json =
+            serde_json::to_vec(manifest).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        let mut h = Hashing {
+            inner: out,
+            hash: Sha256::new(),
+            bytes: 0,
+        };
         h.write_all(MAGIC)?;
         h.write_all(&FORMAT_VERSION.to_le_bytes())?;
         h.write_all(&(json.len() as u32).to_le_bytes())?;
@@ -53,20 +58,42 @@ impl<W: Write> BackupWriter<W> {
         // protobuf and JSON that compresses well at any level, and the
         // export should take about as long as reading the db.
         let mut enc = zstd::Encoder::new(h, 1)?;
-        let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4) as u32;
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(4) as u32;
         if workers > 1 {
             let _ = enc.multithread(workers);
         }
-        Ok(BackupWriter { enc, header_len, records: 0, expected: manifest.records, last_key: None, buf: Vec::new() })
+        Ok(BackupWriter {
+            enc,
+            header_len,
+            records: 0,
+            expected: manifest.records,
+            last_key: None,
+            buf: Vec::new(),
+        })
     }
 
     /// Appends a record (keys strictly increasing).
     pub fn write(&mut self, r: &Record) -> Result<()> {
-        self.write_parts(&r.key, &r.value, r.create_revision, r.mod_revision, r.version)
+        self.write_parts(
+            &r.key,
+            &r.value,
+            r.create_revision,
+            r.mod_revision,
+            r.version,
+        )
     }
 
     /// Appends a record from its parts.
-    pub fn write_parts(&mut self, key: &[u8], value: &[u8], create: i64, modr: i64, version: i64) -> Result<()> {
+    pub fn write_parts(
+        &mut self,
+        key: &[u8],
+        value: &[u8],
+        create: i64,
+        modr: i64,
+        version: i64,
+    ) -> Result<()> {
         if let Some(prev) = &self.last_key {
             if prev.as_slice() >= key {
                 return Err(Error::InvalidArgument(format!(
@@ -115,7 +142,11 @@ impl<W: Write> BackupWriter<W> {
 /// Writes the same content as JSON lines: `{"manifest":{...}}`, then one
 /// line per record in `etcdctl get -w json`'s kv shape (base64 key and
 /// value; value omitted when empty).
-pub fn write_jsonl<'r, W: Write>(mut out: W, manifest: &Manifest, records: impl IntoIterator<Item = &'r Record>) -> Result<W> {
+pub fn write_jsonl<'r, W: Write>(
+    mut out: W,
+    manifest: &Manifest,
+    records: impl IntoIterator<Item = &'r Record>,
+) -> Result<W> {
     let m = serde_json::json!({ "manifest": manifest });
     serde_json::to_writer(&mut out, &m).map_err(|e| Error::InvalidArgument(e.to_string()))?;
     out.write_all(b"\n")?;

@@ -176,7 +176,9 @@ struct Building {
 }
 
 fn params(kv: &[KeyValuePair]) -> BTreeMap<String, String> {
-    kv.iter().map(|p| (p.key.clone(), p.value.clone())).collect()
+    kv.iter()
+        .map(|p| (p.key.clone(), p.value.clone()))
+        .collect()
 }
 
 fn field_of(f: &FieldSchema) -> Field {
@@ -200,11 +202,18 @@ impl Building {
             Ok(c) => {
                 let schema = c.schema.clone().unwrap_or_default();
                 if !schema.fields.is_empty() {
-                    self.fields.entry(c.id).or_default().extend(schema.fields.iter().map(field_of));
+                    self.fields
+                        .entry(c.id)
+                        .or_default()
+                        .extend(schema.fields.iter().map(field_of));
                 }
                 for (i, id) in c.partition_ids.iter().enumerate() {
                     let name = c.partition_names.get(i).cloned().unwrap_or_default();
-                    self.parts.entry(c.id).or_default().push(Partition { id: *id, name, state: "Created".into() });
+                    self.parts.entry(c.id).or_default().push(Partition {
+                        id: *id,
+                        name,
+                        state: "Created".into(),
+                    });
                 }
                 self.colls.insert(
                     c.id,
@@ -229,40 +238,61 @@ impl Building {
         match seg.as_slice() {
             ["root-coord", "database", "db-info", _] => match DatabaseInfo::decode(v) {
                 Ok(d) => {
-                    self.dbs.insert(d.id, Database { id: d.id, name: d.name, state: database_state_name(d.state) });
+                    self.dbs.insert(
+                        d.id,
+                        Database {
+                            id: d.id,
+                            name: d.name,
+                            state: database_state_name(d.state),
+                        },
+                    );
                 }
                 Err(e) => self.bad(key, e),
             },
-            ["root-coord", "database", "collection-info", _, _] | ["root-coord", "collection", _] => self.collection(key, v),
-            ["root-coord", "fields", coll, _] => match (coll.parse::<i64>(), FieldSchema::decode(v)) {
-                (Ok(c), Ok(f)) => self.fields.entry(c).or_default().push(field_of(&f)),
-                (_, Err(e)) => self.bad(key, e),
-                (Err(e), _) => self.bad(key, e),
-            },
-            ["root-coord", "partitions", coll, _] => match (coll.parse::<i64>(), PartitionInfo::decode(v)) {
-                (Ok(c), Ok(p)) => self.parts.entry(c).or_default().push(Partition {
-                    id: p.partition_id,
-                    name: p.partition_name,
-                    state: object_state_name(p.state),
-                }),
-                (_, Err(e)) => self.bad(key, e),
-                (Err(e), _) => self.bad(key, e),
-            },
-            ["root-coord", "database", "aliases", _, _] | ["root-coord", "aliases", _] => match AliasInfo::decode(v) {
-                Ok(a) if a.state == 0 => self.aliases.entry(a.collection_id).or_default().push(a.alias_name),
-                Ok(_) => {}
-                Err(e) => self.bad(key, e),
-            },
+            ["root-coord", "database", "collection-info", _, _]
+            | ["root-coord", "collection", _] => self.collection(key, v),
+            ["root-coord", "fields", coll, _] => {
+                match (coll.parse::<i64>(), FieldSchema::decode(v)) {
+                    (Ok(c), Ok(f)) => self.fields.entry(c).or_default().push(field_of(&f)),
+                    (_, Err(e)) => self.bad(key, e),
+                    (Err(e), _) => self.bad(key, e),
+                }
+            }
+            ["root-coord", "partitions", coll, _] => {
+                match (coll.parse::<i64>(), PartitionInfo::decode(v)) {
+                    (Ok(c), Ok(p)) => self.parts.entry(c).or_default().push(Partition {
+                        id: p.partition_id,
+                        name: p.partition_name,
+                        state: object_state_name(p.state),
+                    }),
+                    (_, Err(e)) => self.bad(key, e),
+                    (Err(e), _) => self.bad(key, e),
+                }
+            }
+            ["root-coord", "database", "aliases", _, _] | ["root-coord", "aliases", _] => {
+                match AliasInfo::decode(v) {
+                    Ok(a) if a.state == 0 => self
+                        .aliases
+                        .entry(a.collection_id)
+                        .or_default()
+                        .push(a.alias_name),
+                    Ok(_) => {}
+                    Err(e) => self.bad(key, e),
+                }
+            }
             ["root-coord", "credential", "users", user] => self.cat.users.push((*user).to_string()),
             ["root-coord", "credential", "roles", role] => self.cat.roles.push((*role).to_string()),
-            ["root-coord", "credential", "user-role-mapping", user, role] => {
-                self.cat.user_roles.push(((*user).to_string(), (*role).to_string()))
+            ["root-coord", "credential", "user-role-mapping", user, role] => self
+                .cat
+                .user_roles
+                .push(((*user).to_string(), (*role).to_string())),
+            ["datacoord-meta", "s", coll, _, _] => {
+                match (coll.parse::<i64>(), SegmentInfo::decode(v)) {
+                    (Ok(c), Ok(s)) => self.segments.entry(c).or_default().push(s),
+                    (_, Err(e)) => self.bad(key, e),
+                    (Err(e), _) => self.bad(key, e),
+                }
             }
-            ["datacoord-meta", "s", coll, _, _] => match (coll.parse::<i64>(), SegmentInfo::decode(v)) {
-                (Ok(c), Ok(s)) => self.segments.entry(c).or_default().push(s),
-                (_, Err(e)) => self.bad(key, e),
-                (Err(e), _) => self.bad(key, e),
-            },
             ["field-index", coll, _] => match (coll.parse::<i64>(), FieldIndex::decode(v)) {
                 (Ok(c), Ok(fi)) => {
                     let info = fi.index_info.unwrap_or_default();
@@ -279,26 +309,58 @@ impl Building {
                 (_, Err(e)) => self.bad(key, e),
                 (Err(e), _) => self.bad(key, e),
             },
-            ["session", name] if *name != "id" => match serde_json::from_slice::<serde_json::Value>(v) {
-                Ok(j) => self.cat.sessions.push(Session {
-                    name: (*name).to_string(),
-                    role: j.get("ServerName").unwrap_or(&serde_json::Value::Null).as_str().unwrap_or_default().to_string(),
-                    server_id: j.get("ServerID").unwrap_or(&serde_json::Value::Null).as_i64().unwrap_or_default(),
-                    version: j.get("Version").unwrap_or(&serde_json::Value::Null).as_str().unwrap_or_default().to_string(),
-                    address: j.get("Address").unwrap_or(&serde_json::Value::Null).as_str().unwrap_or_default().to_string(),
-                }),
-                Err(e) => self.bad(key, e),
-            },
+            ["session", name] if *name != "id" => {
+                match serde_json::from_slice::<serde_json::Value>(v) {
+                    Ok(j) => self.cat.sessions.push(Session {
+                        name: (*name).to_string(),
+                        role: j
+                            .get("ServerName")
+                            .unwrap_or(&serde_json::Value::Null)
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string(),
+                        server_id: j
+                            .get("ServerID")
+                            .unwrap_or(&serde_json::Value::Null)
+                            .as_i64()
+                            .unwrap_or_default(),
+                        version: j
+                            .get("Version")
+                            .unwrap_or(&serde_json::Value::Null)
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string(),
+                        address: j
+                            .get("Address")
+                            .unwrap_or(&serde_json::Value::Null)
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string(),
+                    }),
+                    Err(e) => self.bad(key, e),
+                }
+            }
             _ => {}
         }
     }
 
     fn finish(mut self) -> RootCatalog {
         if !self.dbs.contains_key(&1) && !self.colls.is_empty() {
-            self.dbs.insert(1, Database { id: 1, name: "default".into(), state: "Created".into() });
+            self.dbs.insert(
+                1,
+                Database {
+                    id: 1,
+                    name: "default".into(),
+                    state: "Created".into(),
+                },
+            );
         }
         for (id, mut c) in std::mem::take(&mut self.colls) {
-            c.database = self.dbs.get(&c.db_id).map(|d| d.name.clone()).unwrap_or_default();
+            c.database = self
+                .dbs
+                .get(&c.db_id)
+                .map(|d| d.name.clone())
+                .unwrap_or_default();
             let mut f = self.fields.remove(&id).unwrap_or_default();
             f.sort_by_key(|f| f.id);
             f.dedup_by_key(|f| f.id);
@@ -314,7 +376,9 @@ impl Building {
             c.indexes.sort_by_key(|i| i.id);
             for s in self.segments.remove(&id).unwrap_or_default() {
                 c.segments += 1;
-                *c.segment_states.entry(segment_state_name(s.state)).or_default() += 1;
+                *c.segment_states
+                    .entry(segment_state_name(s.state))
+                    .or_default() += 1;
                 if s.state != 6 && s.state != 1 {
                     c.rows += s.num_of_rows;
                 }
@@ -325,7 +389,13 @@ impl Building {
         self.cat.users.sort();
         self.cat.roles.sort();
         self.cat.user_roles.sort();
-        let mut versions: Vec<String> = self.cat.sessions.iter().map(|s| s.version.clone()).filter(|v| !v.is_empty()).collect();
+        let mut versions: Vec<String> = self
+            .cat
+            .sessions
+            .iter()
+            .map(|s| s.version.clone())
+            .filter(|v| !v.is_empty())
+            .collect();
         versions.sort();
         versions.dedup();
         self.cat.milvus_versions = versions;
@@ -336,11 +406,21 @@ impl Building {
 impl Catalog {
     /// Builds the catalog from live keys and values (any order).
     pub fn build<'a>(kvs: impl IntoIterator<Item = (&'a [u8], &'a [u8])> + Clone) -> Catalog {
-        let found: Vec<String> = roots::discover(kvs.clone().into_iter().map(|(k, _)| k)).into_iter().map(|(r, _)| r).collect();
-        let mut b: BTreeMap<String, Building> = found.iter().map(|r| (r.clone(), Building::default())).collect();
+        let found: Vec<String> = roots::discover(kvs.clone().into_iter().map(|(k, _)| k))
+            .into_iter()
+            .map(|(r, _)| r)
+            .collect();
+        let mut b: BTreeMap<String, Building> = found
+            .iter()
+            .map(|r| (r.clone(), Building::default()))
+            .collect();
         let mut other = 0;
         for (k, v) in kvs {
-            let Some(root) = found.iter().filter(|r| roots::under(k, r)).max_by_key(|r| r.len()) else {
+            let Some(root) = found
+                .iter()
+                .filter(|r| roots::under(k, r))
+                .max_by_key(|r| r.len())
+            else {
                 other += 1;
                 continue;
             };
@@ -353,7 +433,10 @@ impl Catalog {
                 continue;
             }
             let key = String::from_utf8_lossy(k);
-            if let Some(rel) = key.get(root.len() + 1..).and_then(|r| r.strip_prefix("meta/")) {
+            if let Some(rel) = key
+                .get(root.len() + 1..)
+                .and_then(|r| r.strip_prefix("meta/"))
+            {
                 let rel = rel.to_string();
                 bd.add(&key, &rel, v);
             }
