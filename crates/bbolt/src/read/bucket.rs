@@ -202,6 +202,12 @@ impl<'a> Cursor<'a> {
         self.stack.last().map(|f| f.node.id).unwrap_or(0)
     }
 
+    /// The whole image of the leaf the cursor is on (page header, elements,
+    /// keys and values, overflow included); empty before the first move.
+    pub fn leaf_bytes(&self) -> &'a [u8] {
+        self.stack.last().map(|f| f.node.buf).unwrap_or_default()
+    }
+
     fn push(&mut self, node: Node<'a>, index: usize) -> Result<()> {
         if self.stack.len() >= MAX_TREE_DEPTH {
             return Err(Corruption::page(
