@@ -107,22 +107,15 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
         match a.format {
             BackupFormat::Bsnap => {
                 let mut bw = BackupWriter::new(w, &manifest)?;
-                for (i, k) in kept.iter().enumerate() {
-                    bw.write_parts(
-                        k.kv.key,
-                        k.kv.value,
-                        k.kv.create_revision,
-                        k.kv.mod_revision,
-                        k.kv.version,
-                    )?;
-                    if i % 4096 == 0 {
-                        pb.set_position(i as u64);
-                    }
-                }
+                bw.write_view(&view, &kept, |n| pb.set_position(n))?;
                 bw.finish()?;
             }
             BackupFormat::Jsonl => {
-                let recs: Vec<Record> = kept.iter().map(Record::from_live).collect();
+                let recs: Vec<Record> = kept
+                    .iter()
+                    .filter_map(|&i| view.keys.get(i))
+                    .map(Record::from_live)
+                    .collect();
                 backup::write_jsonl(w, &manifest, &recs)?;
             }
         }
@@ -137,7 +130,7 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
         let mut f = bbolt::write::AtomicFile::create(&a.output, a.force)
             .with_context(|| format!("{}: cannot create", a.output.display()))?;
         {
-            let mut w = BufWriter::with_capacity(1 << 20, &mut f);
+            let mut w = BufWriter::with_capacity(1 << 16, &mut f);
             write_all(&mut w).with_context(|| format!("writing {}", a.output.display()))?;
             w.flush()?;
         }

@@ -2,19 +2,34 @@
 //!
 //! One pass over the `key` bucket in revision order: each entry sets its
 //! user key's state (a put: live with that KeyValue; a tombstone: deleted).
-//! Keys and values stay slices of the mapped file; the map grows with the
+//! Keys and values stay slices of the mapped file; memory grows with the
 //! number of distinct keys, not with the file.
+//!
+//! The work is bound by memory latency, not by arithmetic: user keys lie
+//! scattered over the mapped file, and every read of one there is a cache
+//! and TLB miss. So:
+//!
+//! - two threads each read half of the revisions and own half of the hash
+//!   space, handing each other the entries of the other half in batches;
+//! - each key is copied once, while the scan has its bytes in cache, into
+//!   a dense arena, and the map compares hashes before bytes;
+//! - map updates go in groups whose cache misses are issued together;
+//! - the sort is a most-significant-digit string sort on 16-byte chunks of
+//!   the arena copies, so almost every comparison is between two integers
+//!   next to each other in memory;
+//! - the view keeps a copy of the keys in key order ([`LiveView::key`]), so
+//!   the passes that follow (root discovery, selection, export) read
+//!   memory in order.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use rayon::prelude::*;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::kv::KeyValueRef;
 use crate::revision::Revision;
 use crate::store::EtcdDb;
 
 /// A live key: its newest KeyValue at the view's revision.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LiveKey<'a> {
     /// Where the KeyValue is in the log.
     pub revision: Revision,
@@ -35,162 +50,711 @@ pub struct LiveView<'a> {
     pub entries_scanned: u64,
     /// Keys whose newest entry is a delete.
     pub deleted_keys: u64,
+    /// Copies of the keys in key order (empty when not made).
+    packed: PackedKeys,
 }
 
-/// A key with its hash computed once, while its bytes are in cache: the
-/// map then grows and probes without reading keys from the mapped file
-/// again (they are scattered over it, and every read would be a miss).
-#[derive(Clone, Copy, Debug)]
-struct HashedKey<'a> {
-    hash: u64,
-    key: &'a [u8],
-}
-
-impl PartialEq for HashedKey<'_> {
-    fn eq(&self, o: &Self) -> bool {
-        self.hash == o.hash && self.key == o.key
-    }
-}
-impl Eq for HashedKey<'_> {}
-impl Hash for HashedKey<'_> {
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        h.write_u64(self.hash);
-    }
-}
-
-/// Passes a precomputed hash through.
-#[derive(Default)]
-struct PassThrough(u64);
-impl Hasher for PassThrough {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8) | u64::from(b);
+impl<'a> LiveView<'a> {
+    /// A view of `keys` (sorted by key).
+    pub fn new(
+        revision: i64,
+        compact_revision: i64,
+        keys: Vec<LiveKey<'a>>,
+        entries_scanned: u64,
+        deleted_keys: u64,
+    ) -> Self {
+        LiveView {
+            revision,
+            compact_revision,
+            keys,
+            entries_scanned,
+            deleted_keys,
+            packed: PackedKeys::default(),
         }
     }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = v;
+
+    /// The key of `keys[i]`, read from a copy that keeps the keys in key
+    /// order next to each other: a pass over the keys in order then reads
+    /// memory in order, where `keys[i].kv.key` points anywhere in the file.
+    pub fn key(&self, i: usize) -> &[u8] {
+        let copy = if self.packed.len == self.keys.len() {
+            self.packed.get(i)
+        } else {
+            None
+        };
+        copy.or_else(|| self.keys.get(i).map(|k| k.kv.key))
+            .unwrap_or_default()
+    }
+}
+
+/// Keys copied in order into blocks of [`PACK`] keys.
+#[derive(Clone, Debug, Default)]
+struct PackedKeys {
+    /// Each block's bytes and the end offset of each of its keys.
+    blocks: Vec<(Vec<u8>, Vec<usize>)>,
+    len: usize,
+}
+
+const PACK: usize = 4096;
+
+impl PackedKeys {
+    fn get(&self, i: usize) -> Option<&[u8]> {
+        let (bytes, ends) = self.blocks.get(i / PACK)?;
+        let j = i % PACK;
+        let start = if j == 0 { 0 } else { *ends.get(j - 1)? };
+        bytes.get(start..*ends.get(j)?)
     }
 }
 
 fn key_hash(k: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
     let mut h = rustc_hash::FxHasher::default();
     k.hash(&mut h);
     h.finish()
 }
 
+/// The newest entry of one key, with where its arena copy is.
 #[derive(Clone, Copy)]
-struct Latest<'a> {
-    revision: Revision,
-    kv: KeyValueRef<'a>,
-    tombstone: bool,
+struct Slot<'a> {
+    live: LiveKey<'a>,
+    /// The arena copy's location, with bit 63 set for a delete.
+    loc: u64,
 }
 
-type LatestMap<'a> = HashMap<HashedKey<'a>, Latest<'a>, BuildHasherDefault<PassThrough>>;
+const TOMBSTONE: u64 = 1 << 63;
+
+/// Storage that grows by whole chunks: no reallocation copies and no
+/// doubling slack (fresh memory is expensive: every page is faulted in and
+/// zeroed).
+struct Chunked<T> {
+    chunks: Vec<Vec<T>>,
+    len: usize,
+}
+
+const SLOTS_PER_CHUNK: usize = 1 << 14;
+
+impl<T> Default for Chunked<T> {
+    fn default() -> Self {
+        Chunked {
+            chunks: Vec::new(),
+            len: 0,
+        }
+    }
+}
+
+impl<T> Chunked<T> {
+    fn push(&mut self, v: T) {
+        match self.chunks.last_mut() {
+            Some(c) if c.len() < SLOTS_PER_CHUNK => c.push(v),
+            _ => {
+                let mut c = Vec::with_capacity(SLOTS_PER_CHUNK);
+                c.push(v);
+                self.chunks.push(c);
+            }
+        }
+        self.len += 1;
+    }
+    fn get(&self, i: usize) -> Option<&T> {
+        self.chunks
+            .get(i / SLOTS_PER_CHUNK)?
+            .get(i % SLOTS_PER_CHUNK)
+    }
+    fn get_mut(&mut self, i: usize) -> Option<&mut T> {
+        self.chunks
+            .get_mut(i / SLOTS_PER_CHUNK)?
+            .get_mut(i % SLOTS_PER_CHUNK)
+    }
+    fn iter(&self) -> impl Iterator<Item = &T> {
+        self.chunks.iter().flatten()
+    }
+}
+
+/// Key copies, packed into 1 MiB blocks (a longer key gets a block of its own).
+#[derive(Default)]
+struct Arena {
+    blocks: Vec<Vec<u8>>,
+}
+
+const BLOCK: usize = 1 << 20;
+
+impl Arena {
+    /// Copies `key` in; returns its location (block << 32 | offset).
+    fn push(&mut self, key: &[u8]) -> u64 {
+        let fits = self
+            .blocks
+            .last()
+            .is_some_and(|b| b.capacity() - b.len() >= key.len());
+        if !fits {
+            self.blocks.push(Vec::with_capacity(BLOCK.max(key.len())));
+        }
+        let bi = self.blocks.len().saturating_sub(1);
+        match self.blocks.last_mut() {
+            Some(b) => {
+                let off = b.len();
+                b.extend_from_slice(key);
+                ((bi as u64) << 32) | off as u64
+            }
+            None => 0,
+        }
+    }
+    fn get(&self, loc: u64, len: usize) -> &[u8] {
+        let (bi, off) = (
+            ((loc & !TOMBSTONE) >> 32) as usize,
+            (loc & 0xffff_ffff) as usize,
+        );
+        self.blocks
+            .get(bi)
+            .and_then(|b| b.get(off..off + len))
+            .unwrap_or_default()
+    }
+}
+
+/// An open-addressing hash table of (hash, slot number + 1), linear
+/// probing, at most half full. Written here rather than taken from a crate
+/// because the scan needs to know where a probe will land before it
+/// makes it (see [`Part::apply_batch`]).
+struct Table {
+    cells: Vec<(u64, u32)>,
+    len: usize,
+}
+
+impl Default for Table {
+    fn default() -> Self {
+        Table::with_capacity(0)
+    }
+}
+
+impl Table {
+    fn with_capacity(keys: usize) -> Table {
+        let n = (keys.max(8) * 2).next_power_of_two();
+        Table {
+            cells: vec![(0, 0); n],
+            len: 0,
+        }
+    }
+
+    fn mask(&self) -> usize {
+        self.cells.len().wrapping_sub(1)
+    }
+
+    /// The first cell a probe for `hash` reads.
+    fn home(&self, hash: u64) -> Option<&(u64, u32)> {
+        self.cells.get(hash as usize & self.mask())
+    }
+
+    /// The slot number of the key with `hash` for which `same` holds, or
+    /// None, with the free cell where it would go.
+    fn find(&self, hash: u64, mut same: impl FnMut(u32) -> bool) -> (Option<u32>, usize) {
+        let mask = self.mask();
+        let mut at = hash as usize & mask;
+        loop {
+            match self.cells.get(at) {
+                Some(&(h, s)) if s != 0 => {
+                    if h == hash && same(s - 1) {
+                        return (Some(s - 1), at);
+                    }
+                }
+                _ => return (None, at),
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    /// Fills free cell `at` (from [`find`](Self::find)); grows when half full.
+    fn fill(&mut self, at: usize, hash: u64, slot: u32) {
+        if let Some(c) = self.cells.get_mut(at) {
+            *c = (hash, slot + 1);
+            self.len += 1;
+        }
+        if self.len * 2 > self.cells.len() {
+            let old = std::mem::replace(self, Table::with_capacity(self.len * 2));
+            for (h, s) in old.cells.into_iter().filter(|c| c.1 != 0) {
+                let (_, at) = self.find(h, |_| false);
+                if let Some(c) = self.cells.get_mut(at) {
+                    *c = (h, s);
+                    self.len += 1;
+                }
+            }
+        }
+    }
+}
+
+/// The keys of one half of the hash space.
+#[derive(Default)]
+struct Part<'a> {
+    table: Table,
+    slots: Chunked<Slot<'a>>,
+    /// A copy of every key of `slots`.
+    arena: Arena,
+}
+
+/// An entry on its way to the thread that owns its key's half of the hash space.
+#[derive(Clone, Copy)]
+struct Handed<'a> {
+    hash: u64,
+    revision: Revision,
+    tombstone: bool,
+    kv: KeyValueRef<'a>,
+}
+
+/// Entries handed over at a time.
+const BATCH: usize = 1024;
+
+/// Two partitions, by the top bit of the hash (the table uses the low bits).
+fn part_of(hash: u64) -> usize {
+    (hash >> 63) as usize
+}
+
+impl<'a> Part<'a> {
+    /// Records an entry: it replaces the key's entry if it is newer (a
+    /// key's entries arrive from two threads, in no particular order).
+    fn apply(&mut self, e: &Handed<'a>) -> Result<()> {
+        let (slots, arena) = (&self.slots, &self.arena);
+        let key = e.kv.key;
+        let same = |i: u32| {
+            slots
+                .get(i as usize)
+                .is_some_and(|s| arena.get(s.loc, key.len()) == key)
+        };
+        let tomb = if e.tombstone { TOMBSTONE } else { 0 };
+        match self.table.find(e.hash, same) {
+            (Some(i), _) => {
+                if let Some(s) = self.slots.get_mut(i as usize) {
+                    if e.revision > s.live.revision {
+                        *s = Slot {
+                            live: LiveKey {
+                                revision: e.revision,
+                                kv: e.kv,
+                            },
+                            loc: (s.loc & !TOMBSTONE) | tomb,
+                        };
+                    }
+                }
+            }
+            (None, at) => {
+                // Bit 31 of a sort item's slot number is the part.
+                let i = u32::try_from(self.slots.len)
+                    .ok()
+                    .filter(|&i| i < 1 << 31)
+                    .ok_or_else(|| {
+                        Error::InvalidArgument("more than 2^31 keys in a hash partition".into())
+                    })?;
+                self.table.fill(at, e.hash, i);
+                let loc = self.arena.push(key);
+                self.slots.push(Slot {
+                    live: LiveKey {
+                        revision: e.revision,
+                        kv: e.kv,
+                    },
+                    loc: loc | tomb,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a batch of entries, in order. Each entry costs a chain of
+    /// three dependent cache misses (table cell, slot, key copy); done one
+    /// entry after the other the processor waits on each in turn. So the
+    /// batch first reads every entry's table cell, then the slots those
+    /// name, then the key copies, each round a set of loads that do not
+    /// depend on each other and go out together; then it applies the
+    /// entries from cache.
+    fn apply_batch(&mut self, batch: &[Handed<'a>]) -> Result<()> {
+        for group in batch.chunks(64) {
+            let mut x = 0u64;
+            for e in group {
+                x ^= self.table.home(e.hash).map_or(0, |c| c.0);
+            }
+            let homes = |e: &Handed<'_>| {
+                self.table
+                    .home(e.hash)
+                    .filter(|c| c.1 != 0 && c.0 == e.hash)
+                    .map(|c| c.1 - 1)
+            };
+            for e in group {
+                if let Some(s) = homes(e).and_then(|i| self.slots.get(i as usize)) {
+                    x ^= s.loc;
+                }
+            }
+            for e in group {
+                if let Some(s) = homes(e).and_then(|i| self.slots.get(i as usize)) {
+                    x ^= u64::from(
+                        self.arena
+                            .get(s.loc, e.kv.key.len())
+                            .first()
+                            .copied()
+                            .unwrap_or(0),
+                    );
+                }
+            }
+            std::hint::black_box(x);
+            for e in group {
+                self.apply(e)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+type Batch<'a> = Vec<Handed<'a>>;
 
 impl<D: AsRef<[u8]> + Sync> EtcdDb<D> {
-    /// The newest entry at or below `at` of every key whose hash falls in
-    /// partition `part` of `parts`.
-    fn scan_partition(&self, at: i64, part: u64, parts: u64) -> Result<(LatestMap<'_>, u64)> {
-        let mut latest: LatestMap<'_> = HashMap::default();
+    /// Reads the entries from revision `from` (None: the first) up to main
+    /// revision `to` and keeps the newest entry of every key of hash
+    /// partition `part`. Entries of the other partition go to `give`;
+    /// those the other thread hands over come from `take`. Returns the part
+    /// and the number of entries read.
+    fn scan_range<'s>(
+        &'s self,
+        from: Option<Revision>,
+        to: i64,
+        part: usize,
+        give: std::sync::mpsc::Sender<Batch<'s>>,
+        take: std::sync::mpsc::Receiver<Batch<'s>>,
+    ) -> Result<(Part<'s>, u64)> {
+        let mut p = Part::default();
+        let mut mine = Vec::with_capacity(64);
         let mut scanned = 0u64;
-        for e in self.revisions()? {
+        let mut out = Vec::with_capacity(BATCH);
+        let entries = match from {
+            Some(r) => self.revisions_from(r)?,
+            None => self.revisions()?,
+        };
+        for e in entries {
             let e = e?;
-            if e.rev.rev.main > at {
+            if e.rev.rev.main > to {
                 break;
             }
             scanned += 1;
             let key = e.user_key()?;
-            let hash = key_hash(key);
-            if hash % parts != part {
-                continue;
-            }
             // The `--bump-revision` marker has an empty key and no value.
             if key.is_empty() {
                 continue;
             }
+            let hash = key_hash(key);
             // Decoded here, while the entry's bytes are in cache.
-            let kv = e.decode()?;
-            latest.insert(
-                HashedKey { hash, key: kv.key },
-                Latest {
-                    revision: e.rev.rev,
-                    kv,
-                    tombstone: e.rev.tombstone,
-                },
-            );
+            let h = Handed {
+                hash,
+                revision: e.rev.rev,
+                tombstone: e.rev.tombstone,
+                kv: e.decode()?,
+            };
+
+            if part_of(hash) == part {
+                mine.push(h);
+                if mine.len() == 64 {
+                    p.apply_batch(&mine)?;
+                    mine.clear();
+                }
+                continue;
+            }
+            out.push(h);
+            if out.len() == BATCH {
+                // Sending fails only if the other thread failed; its error is the one returned.
+                let _ = give.send(std::mem::replace(&mut out, Vec::with_capacity(BATCH)));
+                // Taking what has arrived keeps the batches in flight few.
+                while let Ok(batch) = take.try_recv() {
+                    p.apply_batch(&batch)?;
+                }
+            }
         }
-        Ok((latest, scanned))
+        p.apply_batch(&mine)?;
+        let _ = give.send(out);
+        drop(give);
+        for batch in take {
+            p.apply_batch(&batch)?;
+        }
+        Ok((p, scanned))
     }
 
     /// The live keys at `rev` (0 or negative: the current revision).
     /// Refused below the compact revision, where history is gone.
     ///
-    /// Two threads each read the whole `key` bucket (sequential reads are
-    /// cheap) and keep the keys of one half of the hash space, so each
-    /// builds a map half the size.
+    /// Two threads each read half of the revisions; each keeps the keys of
+    /// one half of the hash space and hands the other the entries of its
+    /// half. The sort and the gathering of the result are parallel too.
     pub fn live(&self, rev: i64) -> Result<LiveView<'_>> {
         let at = self.check_revision(rev)?;
-        let (a, b) = std::thread::scope(|s| {
-            let h = s.spawn(|| self.scan_partition(at, 1, 2));
-            let a = self.scan_partition(at, 0, 2);
-            (a, h.join())
-        });
-        let (ma, scanned) = a?;
-        let (mb, _) =
-            b.map_err(|_| crate::Error::InvalidArgument("live view worker failed".into()))??;
-        let mut keys = Vec::with_capacity(ma.len() + mb.len());
+        let first = self.first_revision()?.map_or(at, |r| r.rev.main);
+        // Thread 0 reads main revisions up to `mid`, thread 1 the rest.
+        let mid = first.saturating_add(at.saturating_sub(first) / 2);
+        let (give0, take1) = std::sync::mpsc::channel();
+        let (give1, take0) = std::sync::mpsc::channel();
+        let (a, b) = rayon::join(
+            || self.scan_range(None, mid, 0, give0, take0),
+            || {
+                self.scan_range(
+                    Some(Revision {
+                        main: mid.saturating_add(1),
+                        sub: 0,
+                    }),
+                    at,
+                    1,
+                    give1,
+                    take1,
+                )
+            },
+        );
+        let ((pa, sa), (pb, sb)) = (a?, b?);
+        let scanned = sa + sb;
+        // The maps are done with; their memory can serve the sort.
+        let parts = [pa, pb].map(|p| (p.slots, p.arena));
+        let mut items = Vec::with_capacity(parts.iter().map(|p| p.0.len).sum());
         let mut deleted = 0;
-        for l in ma.into_values().chain(mb.into_values()) {
-            if l.tombstone {
-                deleted += 1;
-            } else {
-                keys.push(LiveKey {
-                    revision: l.revision,
-                    kv: l.kv,
+        for (pi, (slots, arena)) in parts.iter().enumerate() {
+            for (i, s) in slots.iter().enumerate() {
+                if s.loc & TOMBSTONE != 0 {
+                    deleted += 1;
+                    continue;
+                }
+                let len = s.live.kv.key.len();
+                // Slot numbers are below 2^31 (checked on insert); bit 31 is the part.
+                let slot = (i as u32 & 0x7fff_ffff) | ((pi as u32) << 31);
+                items.push(Item {
+                    chunk: chunk(arena.get(s.loc, len), 0),
+                    loc: s.loc,
+                    len,
+                    slot,
                 });
             }
         }
-        sort_by_key(&mut keys);
+        let [(slots_a, arena_a), (slots_b, arena_b)] = parts;
+        sort_items(&mut items, [&arena_a, &arena_b], 0);
+        let blocks = items
+            .par_chunks(PACK)
+            .map(|c| {
+                let mut bytes = Vec::with_capacity(c.iter().map(|it| it.len).sum());
+                let mut ends = Vec::with_capacity(c.len());
+                for it in c {
+                    bytes.extend_from_slice(key_of(it, [&arena_a, &arena_b]));
+                    ends.push(bytes.len());
+                }
+                (bytes, ends)
+            })
+            .collect();
+        let packed = PackedKeys {
+            blocks,
+            len: items.len(),
+        };
+        drop((arena_a, arena_b));
+        let slots = [slots_a, slots_b];
+        let mut keys = vec![LiveKey::default(); items.len()];
+        keys.par_iter_mut()
+            .zip(items.par_iter())
+            .with_min_len(1 << 12)
+            .for_each(|(k, it)| {
+                if let Some(s) = slots
+                    .get((it.slot >> 31) as usize)
+                    .and_then(|s| s.get((it.slot & 0x7fff_ffff) as usize))
+                {
+                    *k = s.live;
+                }
+            });
         Ok(LiveView {
             revision: at,
             compact_revision: self.compact_revision(),
             keys,
             entries_scanned: scanned,
             deleted_keys: deleted,
+            packed,
         })
     }
 }
 
-/// Sorts live keys by key, on both halves in parallel, then merges: the
-/// comparisons read keys scattered over the mapped file and dominate.
-fn sort_by_key(keys: &mut Vec<LiveKey<'_>>) {
-    let cmp = |a: &LiveKey<'_>, b: &LiveKey<'_>| a.kv.key.cmp(b.kv.key);
-    if keys.len() < 1 << 14 {
-        keys.sort_unstable_by(cmp);
-        return;
-    }
-    let mid = keys.len() / 2;
-    let (left, right) = keys.split_at_mut(mid);
-    std::thread::scope(|s| {
-        s.spawn(|| left.sort_unstable_by(cmp));
-        right.sort_unstable_by(cmp);
-    });
-    let (left, right) = keys.split_at(mid);
-    let mut out = Vec::with_capacity(keys.len());
-    let (mut i, mut j) = (0, 0);
-    while let (Some(a), Some(b)) = (left.get(i), right.get(j)) {
-        if cmp(a, b).is_le() {
-            out.push(*a);
-            i += 1;
-        } else {
-            out.push(*b);
-            j += 1;
+/// A key to sort: 16 bytes of it at the current depth (big-endian, zero
+/// padded), and where the rest is.
+#[derive(Clone, Copy)]
+struct Item {
+    chunk: u128,
+    loc: u64,
+    len: usize,
+    slot: u32,
+}
+
+const CHUNK: usize = 16;
+/// Past this depth a run of equal prefixes is sorted by comparing whole
+/// keys: bounds the recursion whatever the keys are.
+const MAX_DEPTH: usize = 16 * CHUNK;
+/// Below this many items, work stays on one thread.
+const PAR_MIN: usize = 1 << 14;
+
+/// 16 bytes of `key` from `depth`, zero padded, as a big-endian integer:
+/// integers then order like the bytes.
+fn chunk(key: &[u8], depth: usize) -> u128 {
+    let mut b = [0u8; CHUNK];
+    if let Some(rest) = key.get(depth..) {
+        let n = rest.len().min(CHUNK);
+        if let (Some(dst), Some(src)) = (b.get_mut(..n), rest.get(..n)) {
+            dst.copy_from_slice(src);
         }
     }
-    out.extend_from_slice(left.get(i..).unwrap_or_default());
-    out.extend_from_slice(right.get(j..).unwrap_or_default());
-    *keys = out;
+    u128::from_be_bytes(b)
+}
+
+fn key_of<'k>(it: &Item, arenas: [&'k Arena; 2]) -> &'k [u8] {
+    arenas
+        .get((it.slot >> 31) as usize)
+        .map_or(&[], |a| a.get(it.loc, it.len))
+}
+
+/// Sorts `items` by key, knowing they agree on their first `depth` bytes
+/// and that `chunk` holds the 16 bytes from `depth`.
+fn sort_items(items: &mut [Item], arenas: [&Arena; 2], depth: usize) {
+    if items.len() >= PAR_MIN {
+        items.par_sort_unstable_by_key(|i| i.chunk);
+        items
+            .par_chunk_by_mut(|a, b| a.chunk == b.chunk)
+            .for_each(|run| resolve_run(run, arenas, depth));
+    } else {
+        items.sort_unstable_by_key(|i| i.chunk);
+        for run in items.chunk_by_mut(|a, b| a.chunk == b.chunk) {
+            resolve_run(run, arenas, depth);
+        }
+    }
+}
+
+/// Orders a run of keys equal in their 16 bytes from `depth`.
+fn resolve_run(run: &mut [Item], arenas: [&Arena; 2], depth: usize) {
+    if run.len() < 2 {
+        return;
+    }
+    let next = depth + CHUNK;
+    if next >= MAX_DEPTH {
+        run.sort_unstable_by(|a, b| key_of(a, arenas).cmp(key_of(b, arenas)));
+        return;
+    }
+    // Keys that end within the chunk are prefixes of the others (the
+    // padding is zeros): they come first, shorter first.
+    let mut ended = 0;
+    for i in 0..run.len() {
+        if run.get(i).is_some_and(|it| it.len <= next) {
+            run.swap(i, ended);
+            ended += 1;
+        }
+    }
+    let (done, rest) = run.split_at_mut(ended);
+    done.sort_unstable_by_key(|it| it.len);
+    if rest.len() >= PAR_MIN {
+        rest.par_iter_mut()
+            .with_min_len(1 << 12)
+            .for_each(|it| it.chunk = chunk(key_of(it, arenas), next));
+    } else {
+        for it in rest.iter_mut() {
+            it.chunk = chunk(key_of(it, arenas), next);
+        }
+    }
+    sort_items(rest, arenas, next);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sorted_by_items(keys: &[Vec<u8>]) -> Vec<Vec<u8>> {
+        let mut arenas = [Arena::default(), Arena::default()];
+        let mut items = Vec::new();
+        for (i, k) in keys.iter().enumerate() {
+            let part = i % 2;
+            let loc = arenas[part].push(k);
+            items.push(Item {
+                chunk: chunk(k, 0),
+                loc,
+                len: k.len(),
+                slot: (part as u32) << 31 | i as u32,
+            });
+        }
+        let [a, b] = &arenas;
+        sort_items(&mut items, [a, b], 0);
+        items.iter().map(|it| key_of(it, [a, b]).to_vec()).collect()
+    }
+
+    fn key_strategy() -> impl Strategy<Value = Vec<u8>> {
+        // Few symbols, zero bytes and shared prefixes: ties at every depth,
+        // keys that are prefixes of others, trailing zeros.
+        (
+            0usize..3,
+            proptest::collection::vec(
+                prop_oneof![Just(0u8), Just(1u8), Just(b'a'), Just(0xff)],
+                0..40,
+            ),
+        )
+            .prop_map(|(p, tail)| {
+                let mut k = [
+                    b"".as_slice(),
+                    b"by-dev/meta/datacoord-meta/s/",
+                    b"by-dev/meta/datacoord-meta/binlog/",
+                ][p]
+                    .to_vec();
+                k.extend(tail);
+                k
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn string_sort_orders_like_bytes(keys in proptest::collection::vec(key_strategy(), 0..300)) {
+            let mut want = keys.clone();
+            want.sort();
+            prop_assert_eq!(sorted_by_items(&keys), want);
+        }
+
+        #[test]
+        fn newest_entry_wins_whatever_the_order(ops in proptest::collection::vec((0usize..12, any::<bool>()), 0..400), seed in any::<u64>()) {
+            let names: Vec<Vec<u8>> = (0..12).map(|i| format!("key/{}", i % 7).into_bytes().into_iter().chain(std::iter::repeat_n(b'x', i)).collect()).collect();
+            // Unique revisions, applied in a shuffled order and in groups.
+            let mut entries: Vec<(usize, i64, bool)> = ops.iter().enumerate().map(|(r, &(k, t))| (k, r as i64 + 1, t)).collect();
+            let mut x = seed | 1;
+            for i in (1..entries.len()).rev() {
+                x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+                entries.swap(i, (x % (i as u64 + 1)) as usize);
+            }
+            let handed: Vec<Handed<'_>> = entries.iter().map(|&(k, r, t)| Handed {
+                hash: key_hash(&names[k]) & 0xff, // few hash values: collisions between different keys
+                revision: Revision { main: r, sub: 0 },
+                tombstone: t,
+                kv: KeyValueRef { key: &names[k], mod_revision: r, ..Default::default() },
+            }).collect();
+            let mut p = Part::default();
+            for g in handed.chunks(37) {
+                p.apply_batch(g).unwrap();
+            }
+            let mut want: std::collections::BTreeMap<&[u8], (i64, bool)> = Default::default();
+            for &(k, r, t) in &entries {
+                let e = want.entry(&names[k]).or_insert((r, t));
+                if r > e.0 { *e = (r, t); }
+            }
+            let mut got: Vec<(&[u8], (i64, bool))> = p.slots.iter().map(|s| (s.live.kv.key, (s.live.revision.main, s.loc & TOMBSTONE != 0))).collect();
+            got.sort();
+            prop_assert_eq!(got, want.into_iter().collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn big_runs_and_deep_prefixes() {
+        // More than PAR_MIN keys (the parallel path) sharing 300 bytes (past
+        // MAX_DEPTH, where runs are sorted by whole-key comparison).
+        let prefix = vec![b'p'; 300];
+        let mut keys: Vec<Vec<u8>> = (0..40_000u32)
+            .map(|i| {
+                let mut k = if i % 3 == 0 {
+                    prefix.clone()
+                } else {
+                    b"by-dev/meta/".to_vec()
+                };
+                k.extend(
+                    ((i.wrapping_mul(2654435761)) % 100_000)
+                        .to_string()
+                        .as_bytes(),
+                );
+                k
+            })
+            .collect();
+        keys.push(prefix.clone());
+        keys.push(Vec::new());
+        let mut want = keys.clone();
+        want.sort();
+        assert_eq!(sorted_by_items(&keys), want);
+    }
 }

@@ -315,12 +315,12 @@ impl<'a> Salvaged<'a> {
             .next_back()
             .map_or(1, |k| k.rev.main)
             .max(self.report.compact_revision);
-        Ok(LiveView {
+        Ok(LiveView::new(
             revision,
-            compact_revision: self.report.compact_revision,
+            self.report.compact_revision,
             keys,
-            entries_scanned: self.entries.len() as u64,
-            deleted_keys: deleted,
-        })
+            self.entries.len() as u64,
+            deleted,
+        ))
     }
 }

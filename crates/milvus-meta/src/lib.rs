@@ -20,7 +20,7 @@
 //! let live = db.live(0)?;
 //! let (kept, report) = milvus_meta::select::select(&live, &Default::default())?;
 //! assert_eq!(report.roots_found, vec!["by-dev".to_string()]);
-//! assert!(kept.iter().all(|k| !k.kv.key.starts_with(b"by-dev/meta/session/")));
+//! assert!(kept.iter().all(|&i| !live.key(i).starts_with(b"by-dev/meta/session/")));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![forbid(unsafe_code)]

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use etcd_store::{LiveKey, LiveView};
+use etcd_store::LiveView;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -73,29 +73,32 @@ fn reason_name(r: LeftOut) -> String {
 }
 
 /// Counts and kept keys of one slice of the live keys.
-struct Partial<'a, 'k> {
+struct Partial<'k> {
     per_root: Vec<RootCounts>,
     areas: Vec<std::collections::HashMap<&'k [u8], u64>>,
     left: Vec<[u64; 3]>,
-    kept: Vec<LiveKey<'a>>,
+    kept: Vec<usize>,
 }
 
-fn classify<'a, 'k>(
-    keys: &'k [LiveKey<'a>],
+/// Classifies the live keys `range` of `view`.
+fn classify<'k>(
+    view: &'k LiveView<'_>,
+    range: std::ops::Range<usize>,
     found: &[String],
     wanted: &[bool],
     opts: &ExportOptions,
-) -> Partial<'a, 'k> {
+) -> Partial<'k> {
     let n = found.len() + 1;
     let mut p = Partial {
         per_root: vec![RootCounts::default(); n],
         areas: vec![Default::default(); n],
         left: vec![[0; 3]; n],
-        kept: Vec::with_capacity(keys.len()),
+        kept: Vec::with_capacity(range.len()),
     };
     let mut last_ri = found.len();
-    for k in keys {
-        let key = k.kv.key;
+    for i in range {
+        let Some(k) = view.keys.get(i) else { break };
+        let key = view.key(i);
         // Keys are sorted: most share the previous key's root.
         let ri = if found.len() == 1 && found.get(last_ri).is_some_and(|r| roots::under(key, r)) {
             last_ri
@@ -141,24 +144,23 @@ fn classify<'a, 'k>(
                 if let Some(m) = p.areas.get_mut(ri) {
                     *m.entry(a).or_default() += 1;
                 }
-                p.kept.push(*k);
+                p.kept.push(i);
             }
         }
     }
     p
 }
 
-/// Chooses the keys to export from a live view. The work is split over
-/// two threads: it is bound by reading keys scattered over the mapped file.
-pub fn select<'a>(
-    view: &LiveView<'a>,
-    opts: &ExportOptions,
-) -> Result<(Vec<LiveKey<'a>>, SelectionReport)> {
-    let (left_half, right_half) = view.keys.split_at(view.keys.len() / 2);
+/// Chooses the keys to export from a live view: returns the indexes in
+/// `view.keys` of the keys kept, in key order, and what was done. The work
+/// is split over two threads.
+pub fn select(view: &LiveView<'_>, opts: &ExportOptions) -> Result<(Vec<usize>, SelectionReport)> {
+    let mid = view.keys.len() / 2;
+    let (left_half, right_half) = (0..mid, mid..view.keys.len());
     let (da, db) = std::thread::scope(|s| {
-        let h = s.spawn(|| roots::discover(right_half.iter().map(|k| k.kv.key)));
+        let h = s.spawn(|| roots::discover(right_half.clone().map(|i| view.key(i))));
         (
-            roots::discover(left_half.iter().map(|k| k.kv.key)),
+            roots::discover(left_half.clone().map(|i| view.key(i))),
             h.join(),
         )
     });
@@ -182,8 +184,8 @@ pub fn select<'a>(
         .chain([opts.roots.is_empty()])
         .collect();
     let (pa, pb) = std::thread::scope(|s| {
-        let h = s.spawn(|| classify(right_half, &found, &wanted, opts));
-        (classify(left_half, &found, &wanted, opts), h.join())
+        let h = s.spawn(|| classify(view, right_half, &found, &wanted, opts));
+        (classify(view, left_half, &found, &wanted, opts), h.join())
     });
     let pb = pb.map_err(|_| Error::InvalidArgument("selection failed".into()))?;
     let mut kept = pa.kept;
