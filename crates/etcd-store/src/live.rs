@@ -147,7 +147,12 @@ impl<T> Chunked<T> {
         match self.chunks.last_mut() {
             Some(c) if c.len() < SLOTS_PER_CHUNK => c.push(v),
             _ => {
-                let mut c = Vec::with_capacity(SLOTS_PER_CHUNK);
+                // The first chunk grows as needed: small views stay small.
+                let mut c = if self.chunks.is_empty() {
+                    Vec::new()
+                } else {
+                    Vec::with_capacity(SLOTS_PER_CHUNK)
+                };
                 c.push(v);
                 self.chunks.push(c);
             }
@@ -180,12 +185,19 @@ const BLOCK: usize = 1 << 20;
 impl Arena {
     /// Copies `key` in; returns its location (block << 32 | offset).
     fn push(&mut self, key: &[u8]) -> u64 {
+        // A block is full at BLOCK bytes (or at its one longer key). The
+        // first one grows as needed: small views stay small.
         let fits = self
             .blocks
             .last()
-            .is_some_and(|b| b.capacity() - b.len() >= key.len());
+            .is_some_and(|b| b.len() + key.len() <= BLOCK.max(b.capacity()));
         if !fits {
-            self.blocks.push(Vec::with_capacity(BLOCK.max(key.len())));
+            let cap = if self.blocks.is_empty() {
+                key.len()
+            } else {
+                BLOCK.max(key.len())
+            };
+            self.blocks.push(Vec::with_capacity(cap));
         }
         let bi = self.blocks.len().saturating_sub(1);
         match self.blocks.last_mut() {
