@@ -119,6 +119,12 @@ fn export_jsonl(db: &Path, out: &Path, extra: &[&str]) -> (Value, BTreeMap<Strin
     (manifest, recs)
 }
 
+/// (keys with the same value as in `good`, keys differing or absent there).
+fn got_exact(got: &BTreeMap<String, String>, good: &BTreeMap<String, String>) -> (usize, usize) {
+    let same = got.iter().filter(|(k, v)| good.get(*k) == Some(*v)).count();
+    (same, got.len() - same)
+}
+
 fn b64(s: &str) -> String {
     use base64::Engine;
     String::from_utf8_lossy(&base64::engine::general_purpose::STANDARD.decode(s).unwrap())
@@ -129,11 +135,8 @@ fn b64(s: &str) -> String {
 fn salvage_recovers_what_survives_and_announces_the_rest() {
     let (dir, _) = corpus();
     for src in ["two-databases", "custom-root"] {
-        let (_, good) = export_jsonl(
-            &testdata(&format!("milvus-2.3.5/{src}.db")),
-            &dir.join("good.jsonl"),
-            &[],
-        );
+        let undamaged = testdata(&format!("milvus-2.3.5/{src}.db"));
+        let (_, head) = export_jsonl(&undamaged, &dir.join("good.jsonl"), &[]);
         for damage in [
             "zero-leaf-mid",
             "zero-leaf-last",
@@ -149,6 +152,28 @@ fn salvage_recovers_what_survives_and_announces_the_rest() {
                 report.is_object(),
                 "{src} {damage}: the manifest carries the salvage report"
             );
+            // Where the newest revisions are lost, what is recovered is the
+            // store at an earlier revision: compared with that state.
+            let good = match report["consistent_up_to"].as_i64() {
+                Some(rev) => {
+                    assert_eq!(
+                        m["manifest"]["revision"].as_i64(),
+                        Some(rev),
+                        "{src} {damage}: the backup's revision is the cut"
+                    );
+                    let rev = rev.to_string();
+                    export_jsonl(&undamaged, &dir.join("good-at.jsonl"), &["--rev", &rev]).1
+                }
+                None => head.clone(),
+            };
+            if damage == "zero-leaf-last" || damage == "newest-meta-bad" {
+                // The last commit's pages are what is lost: the store just before it survives whole.
+                assert_eq!(
+                    got_exact(&got, &good),
+                    (good.len(), 0),
+                    "{src} {damage}: not the whole earlier state"
+                );
+            }
             let stale: std::collections::HashSet<&str> = report["possibly_stale"]
                 .as_array()
                 .unwrap()

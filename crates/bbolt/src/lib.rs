@@ -85,6 +85,8 @@ pub use read::check::{CheckReport, Finding};
 pub use read::db::{Db, MetaChoice, OpenOptions};
 pub use read::freelist::{Freelist, FreelistSource};
 pub use read::page::Page;
-pub use read::salvage::{revert_meta, ScannedLeaf, TolerantWalk};
+pub use read::salvage::{
+    revert_meta, LostRange, ScannedLeaf, TolerantWalk, WalkedElement, WalkedLeaf,
+};
 pub use read::stats::BucketStats;
 pub use read::walk::WalkItem;

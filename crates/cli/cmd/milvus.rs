@@ -197,9 +197,12 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
         if let Some(r) = &salvage_report {
             writeln!(
                 e,
-                "salvage: {} entries from the tree(s) (meta {:?}), {} from the page scan; {} damaged places; {} scan-only entries at or below the compact revision {} left out; {} revision gaps; {} keys possibly stale ({} of them left out); {} conflicts",
-                r.entries_from_tree, r.metas_read, r.entries_from_scan, r.damaged.len(), r.left_out_below_compact.len(), r.compact_revision, r.revision_gaps.len(), r.possibly_stale_keys, r.stale_left_out, r.conflicts.len()
+                "salvage: {} entries from the tree(s) (meta {:?}; {} rebuilt from damaged elements), {} from the page scan; {} damaged places; {} scan-only entries at or below the compact revision {} left out; {} revision gaps, {} lost ranges {}; {} keys possibly stale ({} of them left out); {} conflicts",
+                r.entries_from_tree, r.metas_read, r.entries_rebuilt, r.entries_from_scan, r.damaged.len(), r.left_out_below_compact.len(), r.compact_revision, r.revision_gaps.len(), r.lost_ranges.len(), r.lost_ranges.join(" "), r.possibly_stale_keys, r.stale_left_out, r.conflicts.len()
             )?;
+            if let Some(cut) = r.consistent_up_to {
+                writeln!(e, "salvage: the newest revisions are lost: this is the store as it was at revision {cut} ({} later entries left out)", r.dropped_after_cut)?;
+            }
         }
         if !to_stdout {
             writeln!(e, "wrote {}", a.output.display())?;

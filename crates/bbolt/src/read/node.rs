@@ -119,6 +119,32 @@ impl<'a> Pages<'a> {
         })?;
         Node::new(buf, id, false, kind, hdr.count, self.order)
     }
+
+    /// Page `id` read as a `kind` node although [`node`](Self::node)
+    /// refuses it, for salvage: a damaged header field (the id, the flags,
+    /// the overflow count, the element count) need not lose the page.
+    /// The id and flags are not looked at, overflow pages are ignored, and
+    /// the element count is taken from where the elements' data starts
+    /// (Go writes it right after the element array) when that agrees with
+    /// the page better than the header's count. The caller must check what
+    /// it reads (its keys against the parent's bounds, say): None only when
+    /// nothing fits.
+    pub fn node_lenient(&self, id: PageId, kind: NodeKind) -> Option<Node<'a>> {
+        if id < 2 || id >= self.hwm {
+            return None;
+        }
+        let hdr = self.header(id)?;
+        let buf = self.span(id, 0)?;
+        Node {
+            buf,
+            id,
+            inline: false,
+            kind,
+            count: usize::from(hdr.count),
+            order: self.order,
+        }
+        .recounted()
+    }
 }
 
 /// Branch or leaf.
@@ -268,6 +294,95 @@ impl<'a> Node<'a> {
                 ),
             )
             .into())
+    }
+
+    /// The byte range of element `i`'s data (key, and value for a leaf)
+    /// its own fields give, unchecked against the buffer.
+    fn data_range(&self, i: usize) -> Option<(u64, u64)> {
+        let off = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
+        let e = self.buf.get(off..off + ELEMENT_SIZE)?;
+        let word = |at: usize| {
+            let b: [u8; 4] = e.get(at..at + 4)?.try_into().ok()?;
+            Some(u64::from(match self.order {
+                ByteOrder::Little => u32::from_le_bytes(b),
+                ByteOrder::Big => u32::from_be_bytes(b),
+            }))
+        };
+        let (pos, len) = match self.kind {
+            NodeKind::Leaf => (word(4)?, word(8)? + word(12)?),
+            NodeKind::Branch => (word(0)?, word(4)?),
+        };
+        let start = off as u64 + pos;
+        Some((start, start + len))
+    }
+
+    /// This node with the element count that fits its elements best: the
+    /// header's, or the one where the elements' data starts says (Go
+    /// writes the data right after the element array, so the first
+    /// element's `pos` is the count times 16). A damaged count then does
+    /// not add garbage elements or hide real ones. None when no element
+    /// fits either way.
+    pub fn recounted(self) -> Option<Node<'a>> {
+        let capacity = self.buf.len().saturating_sub(PAGE_HEADER_SIZE) / ELEMENT_SIZE;
+        // The first element's `pos` (leaf: after its flags; branch: first).
+        let pos_at = PAGE_HEADER_SIZE + if self.kind == NodeKind::Leaf { 4 } else { 0 };
+        let b: [u8; 4] = self.buf.get(pos_at..pos_at + 4)?.try_into().ok()?;
+        let pos0 = match self.order {
+            ByteOrder::Little => u32::from_le_bytes(b),
+            ByteOrder::Big => u32::from_be_bytes(b),
+        } as usize;
+        let mut candidates = vec![self.count];
+        if pos0 % ELEMENT_SIZE == 0 && pos0 / ELEMENT_SIZE != self.count {
+            candidates.push(pos0 / ELEMENT_SIZE);
+        }
+        candidates
+            .into_iter()
+            .filter(|&c| c >= 1 && c <= capacity)
+            .map(|count| {
+                let n = Node { count, ..self };
+                let good = (0..count).filter(|&i| n.contiguous(i)).count();
+                // Mostly contiguous first, then the most contiguous elements.
+                ((good * 2 > count, good), n)
+            })
+            .filter(|((_, good), _)| *good > 0)
+            .max_by_key(|(score, _)| *score)
+            .map(|(_, n)| n)
+    }
+
+    /// Whether element `i`'s data is where Go would have written it: right
+    /// after the element array for the first, right after the previous
+    /// element's data for the others, inside the node.
+    pub fn contiguous(&self, i: usize) -> bool {
+        let expected = match i {
+            0 => Some((PAGE_HEADER_SIZE + self.count * ELEMENT_SIZE) as u64),
+            _ => self.data_range(i - 1).map(|r| r.1),
+        };
+        match (expected, self.data_range(i)) {
+            (Some(e), Some((start, end))) => start == e && end <= self.buf.len() as u64,
+            _ => false,
+        }
+    }
+
+    /// The bytes where leaf element `i`'s key and value lie, found from its
+    /// neighbours alone: from the end of the previous element's data (the
+    /// end of the element array for the first) to the start of the next
+    /// element's. For rebuilding an element whose own fields are damaged;
+    /// None when a neighbour is damaged too, or for the last element.
+    pub fn leaf_span(&self, i: usize) -> Option<&'a [u8]> {
+        if self.kind != NodeKind::Leaf || i + 1 >= self.count {
+            return None;
+        }
+        let start = match i {
+            0 => (PAGE_HEADER_SIZE + self.count * ELEMENT_SIZE) as u64,
+            _ if self.contiguous(i - 1) => self.data_range(i - 1)?.1,
+            _ => return None,
+        };
+        let (end, next_end) = self.data_range(i + 1)?;
+        if next_end > self.buf.len() as u64 || end < start {
+            return None;
+        }
+        self.buf
+            .get(usize::try_from(start).ok()?..usize::try_from(end).ok()?)
     }
 
     /// Only the key of element `i` (leaf or branch).

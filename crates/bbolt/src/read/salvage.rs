@@ -14,11 +14,56 @@ use crate::read::node::{Node, NodeKind, Pages};
 /// What a tolerant walk of one bucket found.
 #[derive(Clone, Debug, Default)]
 pub struct TolerantWalk<'a> {
-    /// Leaves read, with their entries, in tree order.
-    pub leaves: Vec<(PageId, Vec<Entry<'a>>)>,
-    /// Subtrees that could not be read.
+    /// Leaves read, in tree order.
+    pub leaves: Vec<WalkedLeaf<'a>>,
+    /// Damaged pages, subtrees and elements met.
     pub damaged: Vec<Corruption>,
+    /// The key ranges of subtrees that could not be read, bounded by the
+    /// branch keys around them. (A damaged element of a leaf that was read
+    /// shows in that leaf's `elements`.)
+    pub lost: Vec<LostRange<'a>>,
 }
+
+/// A leaf reached by a tolerant walk.
+#[derive(Clone, Debug, Default)]
+pub struct WalkedLeaf<'a> {
+    /// Its page.
+    pub page: PageId,
+    /// The key bounds its parents give it: every key it holds is at least
+    /// `low` (None: no bound) and below `high`.
+    pub low: Option<&'a [u8]>,
+    /// See `low`.
+    pub high: Option<&'a [u8]>,
+    /// Its elements, in order.
+    pub elements: Vec<WalkedElement<'a>>,
+}
+
+/// One element of a walked leaf.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WalkedElement<'a> {
+    /// The entry, if the element's fields are readable.
+    pub entry: Option<Entry<'a>>,
+    /// The bytes between its neighbours' data, where Go wrote this
+    /// element's key and value one after the other ([`None`] when a
+    /// neighbour is damaged too, and for the last element). A caller that
+    /// knows what keys and values look like can rebuild an element whose
+    /// own fields are damaged from it.
+    pub span: Option<&'a [u8]>,
+}
+
+/// A key range a tolerant walk could not read. The bounds come from the
+/// tree around the damage: every key the damaged part held was at least
+/// `low` and below `high`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LostRange<'a> {
+    /// Inclusive lower bound (None: from the start).
+    pub low: Option<&'a [u8]>,
+    /// Exclusive upper bound (None: to the end).
+    pub high: Option<&'a [u8]>,
+}
+
+/// A node to visit, with the key bounds its parent gives it.
+type Visit<'a> = (Node<'a>, usize, Option<&'a [u8]>, Option<&'a [u8]>);
 
 fn corruption(e: crate::Error, page: PageId) -> Corruption {
     match e {
@@ -31,23 +76,61 @@ fn corruption(e: crate::Error, page: PageId) -> Corruption {
     }
 }
 
-/// The elements of a leaf that parse; the others are reported. Each
-/// element is checked on its own, so one damaged element does not hide
-/// its neighbours.
-fn leaf_entries<'a>(node: &Node<'a>, damaged: &mut Vec<Corruption>) -> Vec<Entry<'a>> {
-    let mut out = Vec::with_capacity(node.count);
-    for i in 0..node.count {
-        match node.leaf_item(i) {
-            Ok(e) => out.push(Entry::from(e)),
-            Err(e) => damaged.push(corruption(e, node.id)),
-        }
+/// The elements of a leaf that parse; the others are skipped. Each element
+/// is checked on its own, so one damaged element does not hide its
+/// neighbours.
+fn leaf_entries<'a>(node: &Node<'a>) -> Vec<Entry<'a>> {
+    (0..node.count)
+        .filter_map(|i| node.leaf_item(i).ok().map(Entry::from))
+        .collect()
+}
+
+fn walk_leaf<'a>(
+    node: &Node<'a>,
+    low: Option<&'a [u8]>,
+    high: Option<&'a [u8]>,
+    damaged: &mut Vec<Corruption>,
+) -> WalkedLeaf<'a> {
+    let elements = (0..node.count)
+        .map(|i| {
+            let entry = match node.leaf_item(i) {
+                Ok(e) => Some(Entry::from(e)),
+                Err(e) => {
+                    damaged.push(corruption(e, node.id));
+                    None
+                }
+            };
+            WalkedElement {
+                entry,
+                span: node.leaf_span(i),
+            }
+        })
+        .collect();
+    WalkedLeaf {
+        page: node.id,
+        low,
+        high,
+        elements,
     }
-    out
+}
+
+/// Whether the readable keys of `node` are in order and within `[low, high)`
+/// (at least one must be readable): the check a leniently read page must pass.
+fn keys_within(node: &Node<'_>, low: Option<&[u8]>, high: Option<&[u8]>) -> bool {
+    let keys: Vec<&[u8]> = (0..node.count).filter_map(|i| node.key(i).ok()).collect();
+    !keys.is_empty()
+        && keys.windows(2).all(|w| w.first() < w.get(1))
+        && keys
+            .iter()
+            .all(|k| low.is_none_or(|l| *k >= l) && high.is_none_or(|h| *k < h))
 }
 
 impl<'a> Bucket<'a> {
     /// Every readable leaf of this bucket's tree; damaged subtrees are
-    /// recorded and skipped, pages reached twice are not entered again.
+    /// recorded and skipped, pages reached twice are not entered again. A
+    /// page the strict reader refuses is read leniently (see
+    /// `Pages::node_lenient`) when its keys then fit where its parent
+    /// puts it.
     pub fn salvage_leaves(&self) -> TolerantWalk<'a> {
         let mut w = TolerantWalk::default();
         let pages = self.pages();
@@ -55,47 +138,116 @@ impl<'a> Bucket<'a> {
             Ok(n) => n,
             Err(e) => {
                 w.damaged.push(corruption(e, self.root_page()));
+                w.lost.push(LostRange {
+                    low: None,
+                    high: None,
+                });
                 return w;
             }
         };
         let mut seen = PageSet::new(pages.page_limit());
-        let mut stack: Vec<(Node<'a>, usize)> = vec![(root, 0)];
-        while let Some((node, depth)) = stack.pop() {
+        let mut stack: Vec<Visit<'a>> = vec![(root, 0, None, None)];
+        while let Some((node, depth, low, high)) = stack.pop() {
             match node.kind {
                 NodeKind::Leaf => {
-                    let es = leaf_entries(&node, &mut w.damaged);
-                    w.leaves.push((node.id, es));
+                    let leaf = walk_leaf(&node, low, high, &mut w.damaged);
+                    w.leaves.push(leaf);
                 }
                 NodeKind::Branch => {
-                    let mut children = Vec::with_capacity(node.count);
+                    // Child i holds keys from its element's key up to the next
+                    // element's key (the last child: up to the node's bound).
+                    let mut children: Vec<(&'a [u8], PageId)> = Vec::with_capacity(node.count);
+                    let mut unreadable_from = None;
                     for i in 0..node.count {
                         match node.branch_item(i) {
-                            Ok((_, c)) => children.push(c),
+                            Ok(c) => children.push(c),
                             Err(e) => {
                                 w.damaged.push(corruption(e, node.id));
+                                // The children from here on are unknown: what they held
+                                // lies after the last readable element's key.
+                                unreadable_from = Some(children.last().map(|c| c.0).or(low));
                                 break;
                             }
                         }
                     }
+                    if let Some(from) = unreadable_from {
+                        w.lost.push(LostRange { low: from, high });
+                    }
+                    let bounds: Vec<Option<&'a [u8]>> = children
+                        .iter()
+                        .skip(1)
+                        .map(|c| Some(c.0))
+                        .chain([if unreadable_from.is_some() {
+                            None
+                        } else {
+                            high
+                        }])
+                        .collect();
+                    // A B+tree's children are all of one kind: what the readable
+                    // siblings are is what a damaged one was.
+                    let leaves = children
+                        .iter()
+                        .filter(|c| pages.header(c.1).is_some_and(|h| h.flags == FLAG_LEAF))
+                        .count();
+                    let kind = if leaves * 2 >= children.len() {
+                        NodeKind::Leaf
+                    } else {
+                        NodeKind::Branch
+                    };
                     // Reverse: the stack pops them in key order.
-                    for c in children.into_iter().rev() {
+                    for (i, (&(key, c), &child_high)) in
+                        children.iter().zip(&bounds).enumerate().rev()
+                    {
+                        // The first child's range starts at the node's own bound
+                        // (keys below the first branch key still go to the first child).
+                        let child_low = if i == 0 { low } else { Some(key) };
+                        let lost = |w: &mut TolerantWalk<'a>, what: Corruption| {
+                            w.damaged.push(what);
+                            w.lost.push(LostRange {
+                                low: child_low,
+                                high: child_high,
+                            });
+                        };
                         if depth + 1 >= MAX_TREE_DEPTH {
-                            w.damaged.push(Corruption::page(
-                                c,
-                                "B+tree deeper than the limit (a cycle?)",
-                            ));
+                            lost(
+                                &mut w,
+                                Corruption::page(c, "B+tree deeper than the limit (a cycle?)"),
+                            );
                             continue;
                         }
                         if seen.insert(c) {
-                            w.damaged.push(Corruption::page(
-                                c,
-                                format!("page reached twice (from page {})", node.id),
-                            ));
+                            lost(
+                                &mut w,
+                                Corruption::page(
+                                    c,
+                                    format!("page reached twice (from page {})", node.id),
+                                ),
+                            );
                             continue;
                         }
                         match pages.node(c, Some(node.id)) {
-                            Ok(n) => stack.push((n, depth + 1)),
-                            Err(e) => w.damaged.push(corruption(e, c)),
+                            Ok(n) => {
+                                // A count that disagrees with where the data starts is damaged:
+                                // use the one that fits the elements.
+                                let fitted = n.recounted().filter(|f| {
+                                    f.count != n.count && keys_within(f, child_low, child_high)
+                                });
+                                if let Some(f) = fitted {
+                                    w.damaged.push(Corruption::page(c, format!("element count {} does not fit the elements; read as {}", n.count, f.count)));
+                                }
+                                stack.push((fitted.unwrap_or(n), depth + 1, child_low, child_high));
+                            }
+                            Err(e) => match pages
+                                .node_lenient(c, kind)
+                                .filter(|n| keys_within(n, child_low, child_high))
+                            {
+                                Some(n) => {
+                                    let e = corruption(e, c);
+                                    w.damaged.push(Corruption::page(c, format!("{} (read anyway: its elements fit where page {} puts it)", e.what, node.id)));
+                                    stack.push((n, depth + 1, child_low, child_high));
+                                }
+                                None => lost(&mut w, corruption(e, c)),
+                            },
                         }
                     }
                 }
@@ -144,7 +296,7 @@ impl<D: AsRef<[u8]>> Db<D> {
             let step = match all.header(id) {
                 Some(h) if h.id == id && h.flags == FLAG_LEAF => match all.node(id, None) {
                     Ok(node) => {
-                        let entries = leaf_entries(&node, &mut Vec::new());
+                        let entries = leaf_entries(&node);
                         if entries.is_empty() {
                             1
                         } else {
@@ -203,8 +355,9 @@ fn walk_bucket<'a, E>(
     }
     let walk = b.salvage_leaves();
     damaged.extend(walk.damaged);
-    for (page, entries) in walk.leaves {
-        for e in entries {
+    for leaf in walk.leaves {
+        let page = leaf.page;
+        for e in leaf.elements.into_iter().filter_map(|el| el.entry) {
             if !e.is_bucket() {
                 visit(crate::WalkItem::Pair {
                     path,
