@@ -11,8 +11,10 @@ use serde_json::Value;
 
 use crate::{boltsnap, ok, tempdir, testdata};
 
-fn corpus() -> (PathBuf, Vec<PathBuf>) {
-    let dir = tempdir("corpus");
+/// The damaged corpus, made in a directory of the caller's own (tests run
+/// in parallel).
+fn corpus(name: &str) -> (PathBuf, Vec<PathBuf>) {
+    let dir = tempdir(&format!("corpus-{name}"));
     let srcs = [
         "milvus-2.3.5/two-databases.db",
         "milvus-2.3.5/custom-root.db",
@@ -42,7 +44,7 @@ fn corpus() -> (PathBuf, Vec<PathBuf>) {
 
 #[test]
 fn every_command_ends_cleanly_on_the_corpus() {
-    let (dir, files) = corpus();
+    let (dir, files) = corpus("commands");
     let out = dir.join("out");
     for f in &files {
         let fs = f.to_str().unwrap();
@@ -133,7 +135,7 @@ fn b64(s: &str) -> String {
 
 #[test]
 fn salvage_recovers_what_survives_and_announces_the_rest() {
-    let (dir, _) = corpus();
+    let (dir, _) = corpus("salvage");
     for src in ["two-databases", "custom-root"] {
         let undamaged = testdata(&format!("milvus-2.3.5/{src}.db"));
         let (_, head) = export_jsonl(&undamaged, &dir.join("good.jsonl"), &[]);
