@@ -257,9 +257,32 @@ fn verify_catches_truncation_and_any_flipped_byte() {
         b[i] ^= 0x20;
         check(&b, &format!("byte {i} flipped"));
     }
+    // A file of format version 1 (one zstd frame) is still read: this
+    // small backup is one frame; made a version 1 file by its header and
+    // manifest, with the checksum redone.
+    let mut b = bytes.clone();
+    b[8] = 1;
+    let field = b"\"format_version\":2";
+    let at = b
+        .windows(field.len())
+        .position(|w| w == field)
+        .expect("format_version in the manifest")
+        + field.len()
+        - 1;
+    b[at] = b'1';
+    let n = b.len();
+    let digest = sha2::Sha256::digest(&b[..n - 56]);
+    b[n - 32..].copy_from_slice(&digest);
+    std::fs::write(&bad, &b).unwrap();
+    let v = json_of(&boltsnap([
+        "verify".as_ref(),
+        "--json".as_ref(),
+        bad.as_os_str(),
+    ]));
+    assert_eq!(v["ok"], true, "a version 1 file: {v}");
     // A newer format version is refused with a clear message.
     let mut b = bytes.clone();
-    b[8] = 2;
+    b[8] = (milvus_meta::backup::FORMAT_VERSION + 1) as u8;
     std::fs::write(&bad, &b).unwrap();
     let out = boltsnap(["verify".as_ref(), bad.as_os_str()]);
     assert_eq!(out.status.code(), Some(1));
@@ -492,4 +515,53 @@ fn export_of_a_large_generated_db_equals_reference() {
     );
     assert_eq!(ours.len(), theirs.len());
     assert!(ours == theirs, "exported records differ from the reference");
+    // The same export as a backup: many zstd frames (2 MiB of records each),
+    // compressed on several threads and written in order.
+    let b = dir.join("gen.bsnap");
+    ok(
+        &boltsnap([
+            "export".as_ref(),
+            db.as_os_str(),
+            "-o".as_ref(),
+            b.as_os_str(),
+        ]),
+        "export bsnap",
+    );
+    assert!(
+        std::fs::metadata(&b).unwrap().len() > 8 << 20,
+        "several frames"
+    );
+    let v = json_of(&boltsnap([
+        "verify".as_ref(),
+        "--json".as_ref(),
+        b.as_os_str(),
+    ]));
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["records"].as_u64(), Some(ours.len() as u64));
+    let restored = dir.join("gen-restored.db");
+    ok(
+        &boltsnap([
+            "restore".as_ref(),
+            b.as_os_str(),
+            "--snapshot".as_ref(),
+            restored.as_os_str(),
+        ]),
+        "restore --snapshot",
+    );
+    let back = dir.join("gen-back.jsonl");
+    ok(
+        &boltsnap([
+            "export".as_ref(),
+            restored.as_os_str(),
+            "-o".as_ref(),
+            back.as_os_str(),
+            "--format".as_ref(),
+            "jsonl".as_ref(),
+        ]),
+        "export of the restored db",
+    );
+    assert!(
+        jsonl_records(&back) == ours,
+        "the backup does not carry the exported records"
+    );
 }

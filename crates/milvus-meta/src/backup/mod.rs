@@ -4,10 +4,10 @@
 //! ```text
 //! offset  size  field
 //! 0       8     magic "BSNAP\0\r\n"
-//! 8       4     format version (1)
+//! 8       4     format version (2; 1 is read too)
 //! 12      4     manifest length M
 //! 16      M     manifest: JSON (see Manifest)
-//! 16+M    R     records: one zstd frame of the record stream
+//! 16+M    R     records: the record stream in zstd frames, one after another
 //! 16+M+R  56    trailer: "BSNAPEND", record count u64, R u64,
 //!               SHA-256 of bytes [0, 16+M+R)
 //! ```
@@ -37,7 +37,7 @@ pub const TRAILER_MAGIC: &[u8; 8] = b"BSNAPEND";
 /// Length of the trailer.
 pub const TRAILER_LEN: usize = 56;
 /// The format version this build writes (and the newest it reads).
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// Manifests larger than this are refused (they are a few KB).
 pub const MAX_MANIFEST: u32 = 64 << 20;
 /// Keys and values larger than this are refused when reading.

@@ -30,6 +30,7 @@ fn damaged(what: impl Into<String>) -> Error {
 /// An open backup: its manifest, then its records.
 pub struct BackupReader<R: Read + Seek> {
     manifest: Manifest,
+    version: u32,
     inner: R,
     head: Vec<u8>,
     records_len: u64,
@@ -73,6 +74,12 @@ impl<R: Read + Seek> BackupReader<R> {
         (&mut r).take(u64::from(mlen)).read_to_end(&mut mbytes)?;
         let manifest: Manifest = serde_json::from_slice(&mbytes)
             .map_err(|e| damaged(format!("manifest is not valid JSON: {e}")))?;
+        if manifest.format_version != version {
+            return Err(damaged(format!(
+                "manifest says format version {}, header says {version}",
+                manifest.format_version
+            )));
+        }
         r.seek(SeekFrom::Start(file_len - TRAILER_LEN as u64))?;
         let mut t = [0u8; TRAILER_LEN];
         r.read_exact(&mut t)?;
@@ -101,6 +108,7 @@ impl<R: Read + Seek> BackupReader<R> {
         all_head.extend_from_slice(&mbytes);
         Ok(BackupReader {
             manifest,
+            version,
             inner: r,
             head: all_head,
             records_len,
@@ -112,6 +120,11 @@ impl<R: Read + Seek> BackupReader<R> {
     /// The manifest.
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
+    }
+
+    /// The format version the file is written in (1 to [`FORMAT_VERSION`]).
+    pub fn format_version(&self) -> u32 {
+        self.version
     }
 
     /// The record count the trailer announces.
@@ -336,12 +349,6 @@ pub fn verify<R: Read + Seek>(r: R) -> Result<VerifyReport> {
         return Err(damaged(format!(
             "manifest announces {} bytes of keys and values, {bytes} found",
             manifest.bytes
-        )));
-    }
-    if manifest.format_version != FORMAT_VERSION {
-        return Err(damaged(format!(
-            "manifest says format version {}, header says {FORMAT_VERSION}",
-            manifest.format_version
         )));
     }
     Ok(VerifyReport {

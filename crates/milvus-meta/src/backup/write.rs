@@ -26,14 +26,240 @@ impl<W: Write> Write for Hashing<W> {
     }
 }
 
-/// Bytes of records staged before they go to the compressor.
-const STAGE: usize = 1 << 16;
+/// Bytes of records per zstd frame.
+const FRAME: usize = 2 << 20;
+
+/// Zstd level: the metadata is small protobuf and JSON that compresses
+/// well at any level, and the export should take about as long as reading
+/// the db.
+const LEVEL: i32 = 1;
+
+/// Zstd level for frames that do not compress (random bytes, already
+/// compressed values): level 1 would spend its time for nothing.
+const FAST_LEVEL: i32 = -5;
+
+/// A worker's two compressors.
+struct Zstd {
+    normal: zstd::bulk::Compressor<'static>,
+    fast: zstd::bulk::Compressor<'static>,
+}
+
+impl Zstd {
+    fn new() -> Result<Zstd> {
+        Ok(Zstd {
+            normal: zstd::bulk::Compressor::new(LEVEL)?,
+            fast: zstd::bulk::Compressor::new(FAST_LEVEL)?,
+        })
+    }
+
+    /// One frame of `records`. A probe of its first 64 KiB at the normal
+    /// level decides: if that does not shrink by a tenth, the frame is
+    /// compressed at the fast level.
+    fn frame(&mut self, records: &[u8]) -> Result<Vec<u8>> {
+        let probe = records
+            .get(..records.len().min(64 << 10))
+            .unwrap_or_default();
+        let shrinks =
+            probe.len() < 4096 || self.normal.compress(probe)?.len() * 10 < probe.len() * 9;
+        let c = if shrinks {
+            &mut self.normal
+        } else {
+            &mut self.fast
+        };
+        Ok(c.compress(records)?)
+    }
+}
+
+/// A frame on its way to a worker: (sequence number, records).
+type Job = (u64, Vec<u8>);
+/// A compressed frame on its way back, with the records buffer for reuse.
+type Done = (u64, std::result::Result<Vec<u8>, String>, Vec<u8>);
+
+/// Compresses frames on worker threads; hands them back in order.
+struct Frames {
+    jobs: Option<std::sync::mpsc::Sender<Job>>,
+    done: std::sync::mpsc::Receiver<Done>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+    /// Sequence numbers sent and written.
+    sent: u64,
+    written: u64,
+    /// Frames back early, by sequence number.
+    early: std::collections::BTreeMap<u64, Vec<u8>>,
+    /// Record buffers to reuse.
+    spare: Vec<Vec<u8>>,
+    max_in_flight: u64,
+}
+
+impl Frames {
+    fn new() -> Frames {
+        let n = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(4);
+        let (jobs, job_rx) = std::sync::mpsc::channel::<Job>();
+        let (done_tx, done) = std::sync::mpsc::channel::<Done>();
+        let job_rx = std::sync::Arc::new(std::sync::Mutex::new(job_rx));
+        let workers = (0..n)
+            .map(|_| {
+                let (rx, tx) = (job_rx.clone(), done_tx.clone());
+                std::thread::spawn(move || {
+                    let mut c = Zstd::new().ok();
+                    loop {
+                        // The lock is held only to take a job.
+                        let job = match rx.lock() {
+                            Ok(r) => r.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok((seq, records)) = job else { return };
+                        let out = match c.as_mut() {
+                            Some(c) => c.frame(&records).map_err(|e| e.to_string()),
+                            None => Err("cannot start zstd".into()),
+                        };
+                        if tx.send((seq, out, records)).is_err() {
+                            return;
+                        }
+                    }
+                })
+            })
+            .collect();
+        Frames {
+            jobs: Some(jobs),
+            done,
+            workers,
+            sent: 0,
+            written: 0,
+            early: Default::default(),
+            spare: Vec::new(),
+            max_in_flight: 2 * n as u64,
+        }
+    }
+
+    /// Counts `n` frames written by another path (all of this pool's were
+    /// written before), so that sequence numbers stay in step.
+    fn sent_elsewhere(&mut self, n: u64) {
+        self.sent += n;
+        self.written += n;
+    }
+
+    /// A buffer for the next frame's records.
+    fn buffer(&mut self) -> Vec<u8> {
+        self.spare
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(FRAME + (64 << 10)))
+    }
+
+    /// Queues `records` as the next frame, then writes what is ready (all
+    /// of it with `all`), waiting while too many frames are in flight.
+    fn push<W: Write>(&mut self, records: Vec<u8>, out: &mut W, all: bool) -> Result<()> {
+        // At least one frame, empty for a backup without records.
+        if !records.is_empty() || (all && self.sent == 0) {
+            let jobs = self
+                .jobs
+                .as_ref()
+                .ok_or_else(|| Error::InvalidArgument("backup writer finished".into()))?;
+            jobs.send((self.sent, records))
+                .map_err(|_| Error::InvalidArgument("zstd workers stopped".into()))?;
+            self.sent += 1;
+        }
+        loop {
+            while let Some(frame) = self.early.remove(&self.written) {
+                out.write_all(&frame)?;
+                self.written += 1;
+            }
+            let in_flight = self.sent - self.written;
+            if in_flight == 0 || (!all && in_flight < self.max_in_flight) {
+                return Ok(());
+            }
+            let (seq, frame, mut buf) = self
+                .done
+                .recv()
+                .map_err(|_| Error::InvalidArgument("zstd workers stopped".into()))?;
+            buf.clear();
+            self.spare.push(buf);
+            self.early
+                .insert(seq, frame.map_err(Error::InvalidArgument)?);
+        }
+    }
+}
+
+impl Drop for Frames {
+    fn drop(&mut self) {
+        // Closing the queue ends the workers.
+        self.jobs = None;
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
+
+fn out_of_order(key: &[u8], prev: &[u8]) -> Error {
+    Error::InvalidArgument(format!(
+        "records out of key order: {:?} after {:?}",
+        String::from_utf8_lossy(key),
+        String::from_utf8_lossy(prev)
+    ))
+}
+
+/// Appends one record to `buf`.
+fn encode_record(
+    buf: &mut Vec<u8>,
+    key: &[u8],
+    value: &[u8],
+    create: i64,
+    modr: i64,
+    version: i64,
+) {
+    put_varint(buf, key.len() as u64);
+    buf.extend_from_slice(key);
+    put_varint(buf, value.len() as u64);
+    buf.extend_from_slice(value);
+    put_varint(buf, create as u64);
+    put_varint(buf, modr as u64);
+    put_varint(buf, version as u64);
+}
+
+/// Encodes the live keys `kept` of `view` into `buf` (cleared first),
+/// checking that they are in key order.
+fn encode_frame(view: &etcd_store::LiveView<'_>, kept: &[usize], buf: &mut Vec<u8>) -> Result<()> {
+    // Reading the ends of a value a few records ahead starts its cache
+    // misses early, so they overlap with the work on this record.
+    const AHEAD: usize = 16;
+    buf.clear();
+    let mut prev: Option<&[u8]> = None;
+    for (n, &i) in kept.iter().enumerate() {
+        if let Some(next) = kept.get(n + AHEAD).and_then(|&j| view.keys.get(j)) {
+            std::hint::black_box((next.kv.value.first(), next.kv.value.last()));
+        }
+        let k = view
+            .keys
+            .get(i)
+            .ok_or_else(|| Error::InvalidArgument(format!("no live key {i}")))?;
+        let key = view.key(i);
+        if let Some(p) = prev {
+            if p >= key {
+                return Err(out_of_order(key, p));
+            }
+        }
+        prev = Some(key);
+        encode_record(
+            buf,
+            key,
+            k.kv.value,
+            k.kv.create_revision,
+            k.kv.mod_revision,
+            k.kv.version,
+        );
+    }
+    Ok(())
+}
 
 /// Writes a `.bsnap` stream: header and manifest first, records as they
-/// come (in key order), trailer at [`finish`](Self::finish). Memory stays
-/// constant whatever the number of records.
+/// come (in key order), trailer at [`finish`](Self::finish). Records are
+/// cut into frames of about 2 MiB, compressed on worker threads (one per
+/// core, up to 4) while the caller goes on; memory stays constant whatever
+/// the number of records.
 pub struct BackupWriter<W: Write> {
-    enc: zstd::Encoder<'static, Hashing<W>>,
+    out: Hashing<W>,
+    frames: Frames,
     header_len: u64,
     records: u64,
     expected: u64,
@@ -57,23 +283,16 @@ impl<W: Write> BackupWriter<W> {
         h.write_all(&(json.len() as u32).to_le_bytes())?;
         h.write_all(&json)?;
         let header_len = h.bytes;
-        // Level 1 with a second worker thread: the metadata is small
-        // protobuf and JSON that compresses well at any level, and the
-        // export should take about as long as reading the db.
-        let mut enc = zstd::Encoder::new(h, 1)?;
-        let workers = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(4) as u32;
-        if workers > 1 {
-            let _ = enc.multithread(workers);
-        }
+        let mut frames = Frames::new();
+        let buf = frames.buffer();
         Ok(BackupWriter {
-            enc,
+            out: h,
+            frames,
             header_len,
             records: 0,
             expected: manifest.records,
             last_key: None,
-            buf: Vec::with_capacity(STAGE + 4096),
+            buf,
         })
     }
 
@@ -99,11 +318,7 @@ impl<W: Write> BackupWriter<W> {
     ) -> Result<()> {
         if let Some(prev) = &self.last_key {
             if prev.as_slice() >= key {
-                return Err(Error::InvalidArgument(format!(
-                    "records out of key order: {:?} after {:?}",
-                    String::from_utf8_lossy(key),
-                    String::from_utf8_lossy(prev)
-                )));
+                return Err(out_of_order(key, prev));
             }
         }
         match &mut self.last_key {
@@ -113,18 +328,11 @@ impl<W: Write> BackupWriter<W> {
             }
             None => self.last_key = Some(key.to_vec()),
         }
-        put_varint(&mut self.buf, key.len() as u64);
-        self.buf.extend_from_slice(key);
-        put_varint(&mut self.buf, value.len() as u64);
-        self.buf.extend_from_slice(value);
-        put_varint(&mut self.buf, create as u64);
-        put_varint(&mut self.buf, modr as u64);
-        put_varint(&mut self.buf, version as u64);
-        // Records are small: handing them to the compressor in large blocks
-        // saves a call and a copy per record.
-        if self.buf.len() >= STAGE {
-            self.enc.write_all(&self.buf)?;
-            self.buf.clear();
+        encode_record(&mut self.buf, key, value, create, modr, version);
+        if self.buf.len() >= FRAME {
+            let next = self.frames.buffer();
+            let full = std::mem::replace(&mut self.buf, next);
+            self.frames.push(full, &mut self.out, false)?;
         }
         self.records += 1;
         Ok(())
@@ -133,34 +341,123 @@ impl<W: Write> BackupWriter<W> {
     /// Appends the live keys of `view` whose indexes are `kept` (in key
     /// order, as [`select`](crate::select::select) returns them), calling
     /// `progress` with the number written now and then.
+    ///
+    /// Worker threads (one per core, up to 4) each encode and compress
+    /// whole frames of records; this thread hashes and writes the frames
+    /// in order. Copying the values is most of the encoding: they lie
+    /// anywhere in the mapped file, so every one starts with cache and TLB
+    /// misses, and several threads wait on them together.
     pub fn write_view(
         &mut self,
         view: &etcd_store::LiveView<'_>,
         kept: &[usize],
         mut progress: impl FnMut(u64),
     ) -> Result<()> {
-        // Values lie anywhere in the mapped file. Reading the ends of the
-        // value a few records ahead starts its cache misses early, so they
-        // overlap with the work on this record instead of stalling it.
-        const AHEAD: usize = 16;
+        // What the record-at-a-time path holds goes first, in order.
+        let pending = std::mem::take(&mut self.buf);
+        self.frames.push(pending, &mut self.out, true)?;
+        self.buf = self.frames.buffer();
+        // Frames: runs of `kept` of about FRAME bytes.
+        let mut cuts = vec![0];
+        let mut size = 0;
         for (n, &i) in kept.iter().enumerate() {
-            if let Some(next) = kept.get(n + AHEAD).and_then(|&j| view.keys.get(j)) {
-                std::hint::black_box((next.kv.value.first(), next.kv.value.last()));
-            }
             let k = view
                 .keys
                 .get(i)
                 .ok_or_else(|| Error::InvalidArgument(format!("no live key {i}")))?;
-            self.write_parts(
-                view.key(i),
-                k.kv.value,
-                k.kv.create_revision,
-                k.kv.mod_revision,
-                k.kv.version,
-            )?;
-            if n % 4096 == 0 {
-                progress(n as u64);
+            size += k.kv.key.len() + k.kv.value.len() + 16;
+            if size >= FRAME {
+                cuts.push(n + 1);
+                size = 0;
             }
+        }
+        if cuts.last() != Some(&kept.len()) {
+            cuts.push(kept.len());
+        }
+        let ranges: Vec<std::ops::Range<usize>> = cuts
+            .windows(2)
+            .filter_map(|w| Some(*w.first()?..*w.get(1)?))
+            .collect();
+        // Key order across the frames (within one, the worker checks).
+        let mut prev: Option<&[u8]> = self.last_key.as_deref();
+        for r in &ranges {
+            let first = kept.get(r.start).map(|&i| view.key(i));
+            if let (Some(p), Some(f)) = (prev, first) {
+                if p >= f {
+                    return Err(out_of_order(f, p));
+                }
+            }
+            prev = kept.get(r.end.saturating_sub(1)).map(|&i| view.key(i));
+        }
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(4);
+        let out = &mut self.out;
+        let (job_tx, job_rx) = std::sync::mpsc::channel::<(usize, std::ops::Range<usize>)>();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<(usize, Result<Vec<u8>>)>();
+        let job_rx = std::sync::Mutex::new(job_rx);
+        let written = std::thread::scope(|s| -> Result<u64> {
+            // Owned here: leaving this closure, on an error too, closes the
+            // queue, which ends the workers, which ends the scope.
+            let job_tx = job_tx;
+            for _ in 0..workers {
+                let (job_rx, done_tx) = (&job_rx, done_tx.clone());
+                s.spawn(move || {
+                    let mut c = Zstd::new().ok();
+                    let mut buf = Vec::with_capacity(FRAME + (64 << 10));
+                    loop {
+                        let job = match job_rx.lock() {
+                            Ok(r) => r.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok((seq, range)) = job else { return };
+                        let frame =
+                            encode_frame(view, kept.get(range).unwrap_or_default(), &mut buf)
+                                .and_then(|()| match c.as_mut() {
+                                    Some(c) => c.frame(&buf),
+                                    None => Err(Error::InvalidArgument("cannot start zstd".into())),
+                                });
+                        if done_tx.send((seq, frame)).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+            drop(done_tx);
+            // Frames in flight at most: enough to keep the workers busy.
+            let window = 2 * workers;
+            let mut sent = 0;
+            let mut next = 0;
+            let mut early: std::collections::BTreeMap<usize, Vec<u8>> =
+                std::collections::BTreeMap::new();
+            let mut records = 0u64;
+            while next < ranges.len() {
+                while sent < ranges.len() && sent < next + window {
+                    let r = ranges.get(sent).cloned().unwrap_or_default();
+                    job_tx
+                        .send((sent, r))
+                        .map_err(|_| Error::InvalidArgument("zstd workers stopped".into()))?;
+                    sent += 1;
+                }
+                while let Some(frame) = early.remove(&next) {
+                    out.write_all(&frame)?;
+                    records += ranges.get(next).map_or(0, |r| r.len() as u64);
+                    progress(records);
+                    next += 1;
+                }
+                if next < sent {
+                    let (seq, frame) = done_rx
+                        .recv()
+                        .map_err(|_| Error::InvalidArgument("zstd workers stopped".into()))?;
+                    early.insert(seq, frame?);
+                }
+            }
+            Ok(records)
+        })?;
+        self.records += written;
+        self.frames.sent_elsewhere(ranges.len() as u64);
+        if let Some(&i) = kept.last() {
+            self.last_key = Some(view.key(i).to_vec());
         }
         Ok(())
     }
@@ -173,13 +470,21 @@ impl<W: Write> BackupWriter<W> {
                 self.expected, self.records
             )));
         }
-        self.enc.write_all(&self.buf)?;
-        let mut h = self.enc.finish()?;
-        let records_len = h.bytes - self.header_len;
+        let last = std::mem::take(&mut self.buf);
+        self.frames.push(last, &mut self.out, true)?;
+        let BackupWriter {
+            out: mut h,
+            frames,
+            header_len,
+            records,
+            ..
+        } = self;
+        drop(frames);
+        let records_len = h.bytes - header_len;
         let digest = h.hash.clone().finalize();
         let mut t = Vec::with_capacity(super::TRAILER_LEN);
         t.extend_from_slice(TRAILER_MAGIC);
-        t.extend_from_slice(&self.records.to_le_bytes());
+        t.extend_from_slice(&records.to_le_bytes());
         t.extend_from_slice(&records_len.to_le_bytes());
         t.extend_from_slice(&digest);
         h.inner.write_all(&t)?;
