@@ -14,7 +14,7 @@ mod counting_alloc;
 use counting_alloc::{Counting, PEAK};
 
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: Counting<mimalloc::MiMalloc> = Counting(mimalloc::MiMalloc);
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -18,7 +18,7 @@ mod counting_alloc;
 use counting_alloc::{Counting, NOW, PEAK};
 
 #[global_allocator]
-static A: Counting = Counting;
+static A: Counting<std::alloc::System> = Counting(std::alloc::System);
 
 /// A seekable sink that keeps nothing.
 #[derive(Default)]
