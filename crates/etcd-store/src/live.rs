@@ -226,7 +226,8 @@ impl Arena {
 /// because the scan needs to know where a probe will land before it
 /// makes it (see [`Part::apply_batch`]).
 struct Table {
-    cells: Vec<(u64, u32)>,
+    /// (low 32 bits of the hash, slot number + 1); 0 in the second: free.
+    cells: Vec<(u32, u32)>,
     len: usize,
 }
 
@@ -249,20 +250,22 @@ impl Table {
         self.cells.len().wrapping_sub(1)
     }
 
-    /// The first cell a probe for `hash` reads.
-    fn home(&self, hash: u64) -> Option<&(u64, u32)> {
-        self.cells.get(hash as usize & self.mask())
+    /// The first cell a probe for `hash` reads. Cells are found by the low
+    /// bits of the hash, which they keep: the table can grow without the
+    /// keys (a table of 2^32 cells would need more keys than a part holds).
+    fn home(&self, hash: u64) -> Option<&(u32, u32)> {
+        self.cells.get(hash as u32 as usize & self.mask())
     }
 
     /// The slot number of the key with `hash` for which `same` holds, or
     /// None, with the free cell where it would go.
     fn find(&self, hash: u64, mut same: impl FnMut(u32) -> bool) -> (Option<u32>, usize) {
-        let mask = self.mask();
-        let mut at = hash as usize & mask;
+        let (mask, h32) = (self.mask(), hash as u32);
+        let mut at = h32 as usize & mask;
         loop {
             match self.cells.get(at) {
                 Some(&(h, s)) if s != 0 => {
-                    if h == hash && same(s - 1) {
+                    if h == h32 && same(s - 1) {
                         return (Some(s - 1), at);
                     }
                 }
@@ -275,13 +278,13 @@ impl Table {
     /// Fills free cell `at` (from [`find`](Self::find)); grows when half full.
     fn fill(&mut self, at: usize, hash: u64, slot: u32) {
         if let Some(c) = self.cells.get_mut(at) {
-            *c = (hash, slot + 1);
+            *c = (hash as u32, slot + 1);
             self.len += 1;
         }
         if self.len * 2 > self.cells.len() {
             let old = std::mem::replace(self, Table::with_capacity(self.len * 2));
             for (h, s) in old.cells.into_iter().filter(|c| c.1 != 0) {
-                let (_, at) = self.find(h, |_| false);
+                let (_, at) = self.find(u64::from(h), |_| false);
                 if let Some(c) = self.cells.get_mut(at) {
                     *c = (h, s);
                     self.len += 1;
@@ -376,12 +379,12 @@ impl<'a> Part<'a> {
         for group in batch.chunks(64) {
             let mut x = 0u64;
             for e in group {
-                x ^= self.table.home(e.hash).map_or(0, |c| c.0);
+                x ^= self.table.home(e.hash).map_or(0, |c| u64::from(c.0));
             }
             let homes = |e: &Handed<'_>| {
                 self.table
                     .home(e.hash)
-                    .filter(|c| c.1 != 0 && c.0 == e.hash)
+                    .filter(|c| c.1 != 0 && c.0 == e.hash as u32)
                     .map(|c| c.1 - 1)
             };
             for e in group {
@@ -523,10 +526,13 @@ impl<D: AsRef<[u8]> + Sync> EtcdDb<D> {
                 let len = s.live.kv.key.len();
                 // Slot numbers are below 2^31 (checked on insert); bit 31 is the part.
                 let slot = (i as u32 & 0x7fff_ffff) | ((pi as u32) << 31);
+                // A user key lies in a bbolt value, at most 2^31 bytes long.
+                let len32 = u32::try_from(len)
+                    .map_err(|_| Error::InvalidArgument("a key of 4 GiB or more".into()))?;
                 items.push(Item {
                     chunk: chunk(arena.get(s.loc, len), 0),
                     loc: s.loc,
-                    len,
+                    len: len32,
                     slot,
                 });
             }
@@ -536,7 +542,7 @@ impl<D: AsRef<[u8]> + Sync> EtcdDb<D> {
         let blocks = items
             .par_chunks(PACK)
             .map(|c| {
-                let mut bytes = Vec::with_capacity(c.iter().map(|it| it.len).sum());
+                let mut bytes = Vec::with_capacity(c.iter().map(|it| it.len as usize).sum());
                 let mut ends = Vec::with_capacity(c.len());
                 for it in c {
                     bytes.extend_from_slice(key_of(it, [&arena_a, &arena_b]));
@@ -580,7 +586,8 @@ impl<D: AsRef<[u8]> + Sync> EtcdDb<D> {
 struct Item {
     chunk: u128,
     loc: u64,
-    len: usize,
+    /// Key length.
+    len: u32,
     slot: u32,
 }
 
@@ -607,7 +614,7 @@ fn chunk(key: &[u8], depth: usize) -> u128 {
 fn key_of<'k>(it: &Item, arenas: [&'k Arena; 2]) -> &'k [u8] {
     arenas
         .get((it.slot >> 31) as usize)
-        .map_or(&[], |a| a.get(it.loc, it.len))
+        .map_or(&[], |a| a.get(it.loc, it.len as usize))
 }
 
 /// Sorts `items` by key, knowing they agree on their first `depth` bytes
@@ -640,7 +647,7 @@ fn resolve_run(run: &mut [Item], arenas: [&Arena; 2], depth: usize) {
     // padding is zeros): they come first, shorter first.
     let mut ended = 0;
     for i in 0..run.len() {
-        if run.get(i).is_some_and(|it| it.len <= next) {
+        if run.get(i).is_some_and(|it| it.len as usize <= next) {
             run.swap(i, ended);
             ended += 1;
         }
@@ -673,7 +680,7 @@ mod tests {
             items.push(Item {
                 chunk: chunk(k, 0),
                 loc,
-                len: k.len(),
+                len: k.len() as u32,
                 slot: (part as u32) << 31 | i as u32,
             });
         }
