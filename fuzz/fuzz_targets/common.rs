@@ -1,6 +1,15 @@
 /// Everything a reader can be asked to do with a file: must never panic,
 /// hang or allocate without bound.
 pub fn exercise(bytes: &[u8]) {
+    // The etcd layer on top: the live view (threads, arenas, the string
+    // sort), HashKV, status, the other buckets.
+    if let Ok(e) = etcd_store::EtcdDb::open(bytes) {
+        let _ = e.live(0);
+        let _ = e.hash_kv(0, etcd_store::HashRules::default());
+        let _ = e.status_unchecked();
+        let _ = e.cluster();
+        let _ = e.history(b"by-dev/kv/gid/timestamp");
+    }
     for opts in [
         bbolt::OpenOptions::default(),
         bbolt::OpenOptions { meta: bbolt::MetaChoice::Older, ..Default::default() },
