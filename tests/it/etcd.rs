@@ -357,3 +357,34 @@ fn undecodable_values_are_clear_errors() {
         );
     }
 }
+
+#[test]
+fn live_view_with_one_worker_thread_ends() {
+    // With one rayon thread (one CPU, or a container limited to one), the
+    // live view's two scans must still run at once: they wait on each other.
+    let db = crate::testdata("milvus-2.3.5/two-databases.db");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_boltsnap"))
+        .args([
+            "etcd".as_ref(),
+            "ls".as_ref(),
+            "--keys-only".as_ref(),
+            db.as_os_str(),
+        ])
+        .env("RAYON_NUM_THREADS", "1")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("etcd ls with RAYON_NUM_THREADS=1 did not end within 30 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(status.success());
+}

@@ -76,13 +76,20 @@ impl<'a> LiveView<'a> {
     /// The key of `keys[i]`, read from a copy that keeps the keys in key
     /// order next to each other: a pass over the keys in order then reads
     /// memory in order, where `keys[i].kv.key` points anywhere in the file.
+    ///
+    /// The copy is made with the view, in the order of `keys`: after
+    /// reordering or replacing entries of `keys`, build a new view with
+    /// [`LiveView::new`] (which reads `keys[i].kv.key` directly). A copy
+    /// whose count or key length no longer matches is not used.
     pub fn key(&self, i: usize) -> &[u8] {
+        let k = self.keys.get(i).map(|k| k.kv.key);
         let copy = if self.packed.len == self.keys.len() {
             self.packed.get(i)
         } else {
             None
         };
-        copy.or_else(|| self.keys.get(i).map(|k| k.kv.key))
+        copy.filter(|c| k.is_some_and(|k| k.len() == c.len()))
+            .or(k)
             .unwrap_or_default()
     }
 }
@@ -251,8 +258,10 @@ impl Table {
     }
 
     /// The first cell a probe for `hash` reads. Cells are found by the low
-    /// bits of the hash, which they keep: the table can grow without the
-    /// keys (a table of 2^32 cells would need more keys than a part holds).
+    /// 32 bits of the hash, which they keep, so the table grows without
+    /// reading the keys again. (Past 2^32 cells, about 2^30 keys in one
+    /// part, homes fall in the lower 2^32 cells only: probes get longer,
+    /// never wrong.)
     fn home(&self, hash: u64) -> Option<&(u32, u32)> {
         self.cells.get(hash as u32 as usize & self.mask())
     }
@@ -282,7 +291,8 @@ impl Table {
             self.len += 1;
         }
         if self.len * 2 > self.cells.len() {
-            let old = std::mem::replace(self, Table::with_capacity(self.len * 2));
+            // Twice the cells: a quarter full after the move.
+            let old = std::mem::replace(self, Table::with_capacity(self.len));
             for (h, s) in old.cells.into_iter().filter(|c| c.1 != 0) {
                 let (_, at) = self.find(u64::from(h), |_| false);
                 if let Some(c) = self.cells.get_mut(at) {
@@ -327,9 +337,9 @@ impl<'a> Part<'a> {
         let (slots, arena) = (&self.slots, &self.arena);
         let key = e.kv.key;
         let same = |i: u32| {
-            slots
-                .get(i as usize)
-                .is_some_and(|s| arena.get(s.loc, key.len()) == key)
+            slots.get(i as usize).is_some_and(|s| {
+                s.live.kv.key.len() == key.len() && arena.get(s.loc, key.len()) == key
+            })
         };
         let tomb = if e.tombstone { TOMBSTONE } else { 0 };
         match self.table.find(e.hash, same) {
@@ -496,21 +506,35 @@ impl<D: AsRef<[u8]> + Sync> EtcdDb<D> {
         let mid = first.saturating_add(at.saturating_sub(first) / 2);
         let (give0, take1) = std::sync::mpsc::channel();
         let (give1, take0) = std::sync::mpsc::channel();
-        let (a, b) = rayon::join(
-            || self.scan_range(None, mid, 0, give0, take0),
-            || {
-                self.scan_range(
-                    Some(Revision {
-                        main: mid.saturating_add(1),
-                        sub: 0,
-                    }),
-                    at,
-                    1,
-                    give1,
-                    take1,
-                )
-            },
-        );
+        // Two threads of their own, not rayon tasks: each blocks until the
+        // other has handed over all its entries, so both must run at once
+        // (a pool of one thread would run them one after the other).
+        let (a, b) = std::thread::scope(|s| {
+            let second = std::thread::Builder::new()
+                .name("live-scan".into())
+                .spawn_scoped(s, || {
+                    self.scan_range(
+                        Some(Revision {
+                            main: mid.saturating_add(1),
+                            sub: 0,
+                        }),
+                        at,
+                        1,
+                        give1,
+                        take1,
+                    )
+                });
+            let a = self.scan_range(None, mid, 0, give0, take0);
+            let b = match second {
+                Ok(h) => h.join().unwrap_or_else(|_| {
+                    Err(Error::InvalidArgument("live view worker failed".into()))
+                }),
+                Err(e) => Err(Error::InvalidArgument(format!(
+                    "cannot start a thread: {e}"
+                ))),
+            };
+            (a, b)
+        });
         let ((pa, sa), (pb, sb)) = (a?, b?);
         let scanned = sa + sb;
         // The maps are done with; their memory can serve the sort.
@@ -730,7 +754,9 @@ mod tests {
                 entries.swap(i, (x % (i as u64 + 1)) as usize);
             }
             let handed: Vec<Handed<'_>> = entries.iter().map(|&(k, r, t)| Handed {
-                hash: key_hash(&names[k]) & 0xff, // few hash values: collisions between different keys
+                // Two hash values, drawn per key and case: different keys collide,
+                // keys that are prefixes of each other among them.
+                hash: (seed >> (k % 64)) & 1,
                 revision: Revision { main: r, sub: 0 },
                 tombstone: t,
                 kv: KeyValueRef { key: &names[k], mod_revision: r, ..Default::default() },
