@@ -72,8 +72,10 @@ pub struct SalvageReport {
     /// deletes there may be lost, even within one transaction's revision.
     pub lost_ranges: Vec<String>,
     /// When the newest revisions were lost (a damaged range running to the
-    /// end of the log): the revision the view is cut at. It is then the
-    /// store as it was at that revision, and changes after it are missing.
+    /// end of the log, starting above the compact revision): the revision
+    /// the view is cut at. The view is then the store as it was at that
+    /// revision (its revision is this one), and changes after it are
+    /// missing.
     pub consistent_up_to: Option<i64>,
     /// Entries recovered past that cut and left out (their revision may have
     /// lost some of its entries, or revisions before it may be missing).
@@ -107,6 +109,9 @@ pub struct Salvaged<'a> {
     lost: Vec<Lost>,
     /// Entries reached only through the older meta page's tree.
     from_older: std::collections::BTreeSet<RevisionKey>,
+    /// The newest tree's finished compaction (-1: none): at or below it a
+    /// key has one entry left, its newest.
+    compacted: i64,
 }
 
 fn entry_ok(rev: &RevisionKey, value: &[u8]) -> bool {
@@ -144,20 +149,50 @@ fn compaction_settled(
 }
 
 /// A revision range whose entries may be lost: `[low, high)`, None for
-/// unbounded.
-type Lost = (Option<Revision>, Option<Revision>);
+/// unbounded (or for a bound that is damaged: then it bounds nothing).
+#[derive(Clone, Copy, Debug)]
+struct Lost {
+    low: Option<Revision>,
+    high: Option<Revision>,
+    /// The tree holds nothing after it (a damaged last leaf or subtree), as
+    /// opposed to a high bound that is only unreadable.
+    to_end: bool,
+}
+
+impl Lost {
+    /// From bbolt bounds: a missing bound is the tree's end, an unreadable
+    /// one bounds nothing.
+    fn from_bounds(low: Option<&[u8]>, high: Option<&[u8]>) -> Lost {
+        let bound = |b: Option<&[u8]>| b.and_then(RevisionKey::parse).map(|r| r.rev);
+        Lost {
+            low: bound(low),
+            high: bound(high),
+            to_end: high.is_none(),
+        }
+    }
+
+    const ALL: Lost = Lost {
+        low: None,
+        high: None,
+        to_end: true,
+    };
+}
 
 fn overlaps(a: &Lost, b: &Lost) -> bool {
     let below = |x: Option<Revision>, y: Option<Revision>| match (x, y) {
         (Some(x), Some(y)) => x < y,
         _ => true,
     };
-    below(a.0, b.1) && below(b.0, a.1)
+    below(a.low, b.high) && below(b.low, a.high)
 }
 
 fn lost_text(l: &Lost) -> String {
     let end = |r: Option<Revision>, none: &str| r.map_or(none.to_string(), |r| r.to_string());
-    format!("[{}, {})", end(l.0, "start"), end(l.1, "end"))
+    format!(
+        "[{}, {})",
+        end(l.low, "start"),
+        end(l.high, if l.to_end { "end" } else { "unknown" })
+    )
 }
 
 /// A `key`-bucket entry rebuilt from the bytes between its neighbours (see
@@ -184,11 +219,11 @@ fn leaf_entries<'a>(
     let mut out: Vec<(RevisionKey, &'a [u8], bool)> = Vec::with_capacity(leaf.elements.len());
     let mut gap_from: Option<Option<Revision>> = None;
     for (i, el) in leaf.elements.iter().enumerate() {
-        let sound = el.entry.filter(|e| !e.is_bucket()).and_then(|e| {
+        let parsed = el.entry.filter(|e| !e.is_bucket()).and_then(|e| {
             let rev = RevisionKey::parse(e.key)?;
             entry_ok(&rev, e.value).then_some((rev, e.value, false))
         });
-        // A rebuilt entry must also sit between its neighbours.
+        // Every entry must sit between its neighbours.
         let after_prev = |r: &RevisionKey| {
             out.last().is_none_or(|p| p.0 < *r) && bound(leaf.low).is_none_or(|l| r.rev >= l)
         };
@@ -202,6 +237,21 @@ fn leaf_entries<'a>(
                 .or(bound(leaf.high));
             next.is_none_or(|n| r.rev < n)
         };
+        // An entry whose data does not end where the next one's starts may
+        // have damaged sizes that still decode (a value cut at a field
+        // boundary). It stands if the next element, rebuilt from the bytes
+        // after its end, confirms that end; else it is rebuilt from its own
+        // span, or counted lost.
+        let confirmed = || {
+            let next = leaf.elements.get(i + 1)?;
+            let bytes = next.span?;
+            let (r, _) = rebuild(bytes)?;
+            parsed.filter(|p| p.0 < r)
+        };
+        let sound = if el.packed { parsed } else { confirmed() };
+        // In order too: an element whose position moved onto another's
+        // data reads as that one.
+        let sound = sound.filter(|(r, _, _)| after_prev(r) && before_next(r));
         let found = sound.or_else(|| {
             el.span
                 .and_then(rebuild)
@@ -209,8 +259,13 @@ fn leaf_entries<'a>(
                 .map(|(r, v)| (r, v, true))
         });
         if sound.is_none() && el.entry.is_some() {
+            let what = if parsed.is_some() {
+                "is not packed where its neighbours say"
+            } else {
+                "is not a `key`-bucket entry"
+            };
             damaged.push(format!(
-                "meta {meta}: page {}: element {i} is not a `key`-bucket entry",
+                "meta {meta}: page {}: element {i} {what}",
                 leaf.page
             ));
         }
@@ -220,7 +275,11 @@ fn leaf_entries<'a>(
         match found {
             Some(f) => {
                 if let Some(from) = gap_from.take() {
-                    lost.push((from, Some(f.0.rev)));
+                    lost.push(Lost {
+                        low: from,
+                        high: Some(f.0.rev),
+                        to_end: false,
+                    });
                 }
                 out.push(f);
             }
@@ -236,7 +295,10 @@ fn leaf_entries<'a>(
         }
     }
     if let Some(from) = gap_from {
-        lost.push((from, bound(leaf.high)));
+        lost.push(Lost {
+            low: from,
+            ..Lost::from_bounds(None, leaf.high)
+        });
     }
     out
 }
@@ -299,7 +361,7 @@ pub fn salvage(data: &[u8]) -> Result<Salvaged<'_>> {
                 report
                     .damaged
                     .push(format!("meta {}: `key` bucket: {e}", v.meta_slot()));
-                tree.lost.push((None, None));
+                tree.lost.push(Lost::ALL);
                 trees.push(tree);
                 continue;
             }
@@ -308,12 +370,10 @@ pub fn salvage(data: &[u8]) -> Result<Salvaged<'_>> {
         for d in &walk.damaged {
             report.damaged.push(format!("meta {}: {d}", v.meta_slot()));
         }
-        // A bound that is not a revision key (damaged) bounds nothing.
-        let bound = |b: Option<&[u8]>| b.and_then(RevisionKey::parse).map(|r| r.rev);
         tree.lost = walk
             .lost
             .iter()
-            .map(|l| (bound(l.low), bound(l.high)))
+            .map(|l| Lost::from_bounds(l.low, l.high))
             .collect();
         for leaf in &walk.leaves {
             for (rev, value, rebuilt) in
@@ -361,7 +421,8 @@ pub fn salvage(data: &[u8]) -> Result<Salvaged<'_>> {
     // purpose (or be under way: scheduled past finished). Then an entry
     // only the older tree has, at or below the compact revision, may be
     // history that compaction removed: left out like stale scan finds.
-    if !compaction_settled(newest_compaction, trees.get(1).map(|t| t.compaction)) {
+    let settled = compaction_settled(newest_compaction, trees.get(1).map(|t| t.compaction));
+    if !settled {
         for rev in &from_older {
             if rev.rev.main <= report.compact_revision && entries.remove(rev).is_some() {
                 report.left_out_below_compact.push(format!(
@@ -374,9 +435,11 @@ pub fn salvage(data: &[u8]) -> Result<Salvaged<'_>> {
     // What the newest tree lost and the older one holds is recovered, up to
     // the older tree's newest entry: the commit between the two only adds
     // entries above it (and compaction only removes).
+    // (Not when a compaction ran between them: the older tree's entries at
+    // or below the compact revision were just left out.)
     let mut lost: Vec<Lost> = Vec::new();
     if let Some(newest) = trees.first() {
-        let older = trees.get(1);
+        let older = trees.get(1).filter(|_| settled);
         for l in &newest.lost {
             match older {
                 Some(o) if !o.lost.iter().any(|ol| overlaps(ol, l)) => {
@@ -384,9 +447,9 @@ pub fn salvage(data: &[u8]) -> Result<Salvaged<'_>> {
                         main: m.main,
                         sub: m.sub.saturating_add(1),
                     });
-                    let low = l.0.max(past);
-                    if l.1.is_none_or(|h| low.is_none_or(|lo| lo < h)) {
-                        lost.push((low, l.1));
+                    let low = l.low.max(past);
+                    if l.high.is_none_or(|h| low.is_none_or(|lo| lo < h)) {
+                        lost.push(Lost { low, ..*l });
                     }
                 }
                 _ => lost.push(*l),
@@ -436,12 +499,14 @@ pub fn salvage(data: &[u8]) -> Result<Salvaged<'_>> {
     // it was before them, consistent, like an older backup. The view is cut
     // before the first revision that may have lost entries (a transaction's
     // entries share one main revision: a partly recovered one is dropped).
-    if let Some(t) = lost
-        .iter()
-        .filter(|l| l.1.is_none())
-        .filter_map(|l| l.0)
-        .min()
-    {
+    //
+    // Not when the whole tree may be lost (nothing to cut to), nor at or
+    // below the compact revision: there a key's one remaining entry may be
+    // past the cut, and the cut would lose the key, not show an older
+    // state; the range then stays lost and its keys announced.
+    let whole = lost.iter().any(|l| l.to_end && l.low.is_none());
+    let tail = lost.iter().filter(|l| l.to_end).filter_map(|l| l.low).min();
+    if let Some(t) = tail.filter(|t| !whole && t.main.saturating_sub(1) > report.compact_revision) {
         let cut = t.main.saturating_sub(1);
         let dropped: Vec<RevisionKey> = entries
             .range(
@@ -460,7 +525,7 @@ pub fn salvage(data: &[u8]) -> Result<Salvaged<'_>> {
         }
         report.consistent_up_to = Some(cut);
         report.dropped_after_cut = dropped.len() as u64;
-        lost.retain(|l| l.1.is_some());
+        lost.retain(|l| !l.to_end);
         report.lost_ranges = lost.iter().map(lost_text).collect();
     }
     report.entries_from_tree = entries.values().filter(|r| r.found == Found::Tree).count() as u64;
@@ -481,11 +546,13 @@ pub fn salvage(data: &[u8]) -> Result<Salvaged<'_>> {
         }
         prev = m;
     }
+    let compacted = newest_compaction.0.unwrap_or(-1);
     Ok(Salvaged {
         entries,
         report,
         lost,
         from_older,
+        compacted,
     })
 }
 
@@ -511,17 +578,18 @@ impl<'a> Salvaged<'a> {
             let in_newest_tree = r.found == Found::Tree && !self.from_older.contains(&r.rev);
             latest.insert(kv.key, (r.rev.rev, kv, r.rev.tombstone, in_newest_tree));
         }
-        let compact = self.report.compact_revision;
         // A lost range holding a revision newer than `rev` may hold the key's
-        // newest change. Except below the compact revision for an entry of
-        // the newest tree: compaction keeps one entry per key there, the
-        // newest, so the key has no other entry up to the compact revision.
+        // newest change. Except below the finished compaction for an entry
+        // of the newest tree: compaction kept one entry per key there, the
+        // newest, so the key has no other entry up to that revision. (Not
+        // the scheduled one: a compaction under way deletes in batches.)
+        let compact = self.compacted;
         let above_compact = Revision {
             main: compact.saturating_add(1),
             sub: 0,
         };
         let lost_after = |rev: Revision, in_newest_tree: bool| {
-            self.lost.iter().any(|&(_, high)| {
+            self.lost.iter().any(|&Lost { high, .. }| {
                 let newer = high.is_none_or(|h| h > rev);
                 let only_compacted = in_newest_tree
                     && rev.main <= compact
@@ -562,12 +630,14 @@ impl<'a> Salvaged<'a> {
         self.report.possibly_stale_keys = stale;
         self.report.possibly_stale = listed;
         self.report.stale_left_out = left_out;
-        let revision = self
+        // After a cut, the revision of the state shown is the cut's.
+        let newest = self
             .entries
             .keys()
             .next_back()
             .map_or(1, |k| k.rev.main)
             .max(self.report.compact_revision);
+        let revision = self.report.consistent_up_to.unwrap_or(newest);
         Ok(LiveView::new(
             revision,
             self.report.compact_revision,
@@ -632,8 +702,39 @@ mod tests {
     /// the one holding its 31st put (key `a`'s second version) is zeroed.
     /// Every main revision still has entries, so no revision gap shows: the
     /// loss is only visible as a damaged range of the tree.
+    fn compaction_meta(b: &mut Builder<Cursor<Vec<u8>>>, finished: i64, scheduled: i64) {
+        b.begin_bucket(b"meta").unwrap();
+        for (k, main) in [
+            (&b"finishedCompactRev"[..], finished),
+            (b"scheduledCompactRev", scheduled),
+        ] {
+            b.put(
+                k,
+                &RevisionKey {
+                    rev: Revision { main, sub: 0 },
+                    tombstone: false,
+                }
+                .encode(),
+            )
+            .unwrap();
+        }
+        b.end_bucket().unwrap();
+    }
+
     #[test]
     fn a_lost_part_of_one_transaction_is_announced() {
+        lost_part_of_one_transaction(None);
+    }
+
+    /// A compaction under way (scheduled past finished) deletes in
+    /// batches: below the scheduled revision keys may still have several
+    /// entries, so only the finished one spares keys from the announcement.
+    #[test]
+    fn a_compaction_under_way_spares_no_key() {
+        lost_part_of_one_transaction(Some((1, 2)));
+    }
+
+    fn lost_part_of_one_transaction(compaction: Option<(i64, i64)>) {
         let mut b = Builder::new(Cursor::new(Vec::new()), BuilderOptions::default()).unwrap();
         b.begin_bucket(b"key").unwrap();
         put(&mut b, 1, 0, "a", 1);
@@ -647,6 +748,9 @@ mod tests {
         }
         put(&mut b, 3, 0, "z", 1);
         b.end_bucket().unwrap();
+        if let Some((finished, scheduled)) = compaction {
+            compaction_meta(&mut b, finished, scheduled);
+        }
         let mut file = b.finish().unwrap().0.into_inner();
         // The leaf holding revision 2_30.
         let page = {
@@ -689,14 +793,18 @@ mod tests {
         );
     }
 
-    /// 200 single puts; returns the file and the leaf pages of `key`.
-    fn many_puts() -> (Vec<u8>, Vec<usize>) {
+    /// 200 single puts, compacted at `compacted`; returns the file and the
+    /// leaf pages of `key`.
+    fn many_puts(compacted: Option<i64>) -> (Vec<u8>, Vec<usize>) {
         let mut b = Builder::new(Cursor::new(Vec::new()), BuilderOptions::default()).unwrap();
         b.begin_bucket(b"key").unwrap();
         for main in 1..=200 {
             put(&mut b, main, 0, &format!("k{main:03}"), 1);
         }
         b.end_bucket().unwrap();
+        if let Some(c) = compacted {
+            compaction_meta(&mut b, c, c);
+        }
         let file = b.finish().unwrap().0.into_inner();
         let leaves = {
             let db = bbolt::Db::open(&file[..]).unwrap();
@@ -720,7 +828,7 @@ mod tests {
     /// comes back, exactly, and nothing is reported lost.
     #[test]
     fn bit_flips_in_headers_and_elements_lose_nothing() {
-        let (clean, leaves) = many_puts();
+        let (clean, leaves) = many_puts(None);
         let want: Vec<(RevisionKey, Vec<u8>)> = salvage(&clean)
             .unwrap()
             .entries
@@ -739,10 +847,43 @@ mod tests {
             ("second element's value size", 16 + 16 + 12, 4),
             ("third element's key size", 16 + 32 + 8, 0),
         ];
-        for (what, at, bit) in flips {
+        let page = leaves[3];
+        // The second element's value size cut to end just before the value
+        // field: what is left still decodes as a KeyValue (an empty value).
+        let word =
+            |f: &[u8], at: usize| u32::from_le_bytes(f[at..at + 4].try_into().unwrap()) as usize;
+        let e1 = page * 4096 + 16 + 16;
+        let (pos, ksize) = (word(&clean, e1 + 4), word(&clean, e1 + 8));
+        let value = &clean[e1 + pos + ksize..];
+        let kv = KeyValueRef::decode(&value[..word(&clean, e1 + 12)]).unwrap();
+        let header = KeyValue {
+            key: kv.key.to_vec(),
+            create_revision: kv.create_revision,
+            mod_revision: kv.mod_revision,
+            version: kv.version,
+            ..Default::default()
+        };
+        let cut = header.encode_to_vec().len() as u32;
+        type Mutation = Box<dyn Fn(&mut Vec<u8>)>;
+        let mutations: Vec<(&str, Mutation)> = flips
+            .iter()
+            .map(|&(what, at, bit)| {
+                (
+                    what,
+                    Box::new(move |f: &mut Vec<u8>| f[page * 4096 + at] ^= 1 << bit)
+                        as Box<dyn Fn(&mut Vec<u8>)>,
+                )
+            })
+            .chain([(
+                "second element's value size cut at a field boundary",
+                Box::new(move |f: &mut Vec<u8>| {
+                    f[e1 + 12..e1 + 16].copy_from_slice(&cut.to_le_bytes())
+                }) as Box<dyn Fn(&mut Vec<u8>)>,
+            )])
+            .collect();
+        for (what, mutate) in mutations {
             let mut file = clean.clone();
-            let page = leaves[3];
-            file[page * 4096 + at] ^= 1 << bit;
+            mutate(&mut file);
             let mut s = salvage(&file).unwrap();
             let got: Vec<(RevisionKey, Vec<u8>)> = s
                 .entries
@@ -762,5 +903,34 @@ mod tests {
             s.live().unwrap();
             assert_eq!(s.report.possibly_stale_keys, 0, "{what}");
         }
+    }
+
+    /// The last leaf lost at or below the compact revision: cutting there
+    /// would lose keys whose one remaining entry is past the cut, so there
+    /// is no cut; the range stays lost and its keys are announced.
+    #[test]
+    fn no_cut_at_or_below_the_compact_revision() {
+        let (mut file, leaves) = many_puts(Some(199));
+        let last = *leaves.last().unwrap();
+        file[last * 4096..(last + 1) * 4096].fill(0);
+        let mut s = salvage(&file).unwrap();
+        assert_eq!(s.report.consistent_up_to, None, "{:?}", s.report);
+        assert_eq!(s.report.lost_ranges.len(), 1);
+        s.live().unwrap();
+        assert!(
+            s.report.possibly_stale_keys > 150,
+            "{:?}",
+            s.report.possibly_stale_keys
+        );
+        // Without compaction the same damage is a cut: the store before it.
+        let (mut file, leaves) = many_puts(None);
+        let last = *leaves.last().unwrap();
+        file[last * 4096..(last + 1) * 4096].fill(0);
+        let s = salvage(&file).unwrap();
+        assert!(
+            s.report.consistent_up_to.is_some() && s.report.lost_ranges.is_empty(),
+            "{:?}",
+            s.report
+        );
     }
 }

@@ -363,13 +363,34 @@ impl<'a> Node<'a> {
         }
     }
 
+    /// Whether element `i`'s data ends where Go would have put the next
+    /// element's: where the next element's data starts, or, for the last,
+    /// where the page's zero padding starts (Go zeroes page buffers before
+    /// writing). A damaged size shows here even when the element still
+    /// reads. (A damaged position moves the whole element and rarely reads.)
+    pub fn packed(&self, i: usize) -> bool {
+        let Some((_, end)) = self.data_range(i) else {
+            return false;
+        };
+        if i + 1 < self.count {
+            return self.data_range(i + 1).is_some_and(|(next, _)| next == end);
+        }
+        usize::try_from(end)
+            .is_ok_and(|end| end <= self.buf.len() && self.buf.get(end).is_none_or(|&b| b == 0))
+    }
+
     /// The bytes where leaf element `i`'s key and value lie, found from its
     /// neighbours alone: from the end of the previous element's data (the
     /// end of the element array for the first) to the start of the next
     /// element's. For rebuilding an element whose own fields are damaged;
-    /// None when a neighbour is damaged too, or for the last element.
+    /// None when a neighbour looks damaged too (the previous one does not
+    /// start where expected, the next one does not end where the one after
+    /// it starts), and for the last element.
     pub fn leaf_span(&self, i: usize) -> Option<&'a [u8]> {
         if self.kind != NodeKind::Leaf || i + 1 >= self.count {
+            return None;
+        }
+        if i + 2 < self.count && !self.contiguous(i + 2) {
             return None;
         }
         let start = match i {
@@ -377,12 +398,12 @@ impl<'a> Node<'a> {
             _ if self.contiguous(i - 1) => self.data_range(i - 1)?.1,
             _ => return None,
         };
-        let (end, next_end) = self.data_range(i + 1)?;
-        if next_end > self.buf.len() as u64 || end < start {
+        let (next_start, next_end) = self.data_range(i + 1)?;
+        if next_end > self.buf.len() as u64 || next_start < start {
             return None;
         }
         self.buf
-            .get(usize::try_from(start).ok()?..usize::try_from(end).ok()?)
+            .get(usize::try_from(start).ok()?..usize::try_from(next_start).ok()?)
     }
 
     /// Only the key of element `i` (leaf or branch).

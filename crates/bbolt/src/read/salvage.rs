@@ -1,8 +1,11 @@
 //! Reading what a damaged file still holds: tree walks that skip damaged
 //! subtrees instead of stopping, and a scan of every page for leaves.
 //!
-//! Nothing here invents data: every entry returned is bytes found on disk,
-//! in a page whose header and element array are well formed.
+//! Nothing here invents data: every entry returned is bytes found on disk.
+//! Pages whose header is damaged are read only when their elements are
+//! packed as Go packs them and their keys fit where the parent puts them;
+//! elements that do not read come with the bytes between their neighbours
+//! for callers that can tell a real entry from garbage.
 
 use crate::error::{Corruption, Result};
 use crate::format::{PageId, FLAG_LEAF};
@@ -44,11 +47,15 @@ pub struct WalkedElement<'a> {
     /// The entry, if the element's fields are readable.
     pub entry: Option<Entry<'a>>,
     /// The bytes between its neighbours' data, where Go wrote this
-    /// element's key and value one after the other ([`None`] when a
-    /// neighbour is damaged too, and for the last element). A caller that
-    /// knows what keys and values look like can rebuild an element whose
-    /// own fields are damaged from it.
+    /// element's key and value one after the other (None when a neighbour
+    /// looks damaged too, and for the last element). A caller that knows
+    /// what keys and values look like can rebuild an element whose own
+    /// fields are damaged from it.
     pub span: Option<&'a [u8]>,
+    /// Whether the element's data sits exactly where its neighbours say
+    /// (see `Node::packed`). An entry that reads but is not packed may have
+    /// a damaged size that still reads: a caller that can should check it.
+    pub packed: bool,
 }
 
 /// A key range a tolerant walk could not read. The bounds come from the
@@ -103,6 +110,7 @@ fn walk_leaf<'a>(
             WalkedElement {
                 entry,
                 span: node.leaf_span(i),
+                packed: node.packed(i),
             }
         })
         .collect();
