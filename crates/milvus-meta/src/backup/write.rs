@@ -91,37 +91,51 @@ struct Frames {
 }
 
 impl Frames {
-    fn new() -> Frames {
+    fn new() -> Result<Frames> {
         let n = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .min(4);
         let (jobs, job_rx) = std::sync::mpsc::channel::<Job>();
         let (done_tx, done) = std::sync::mpsc::channel::<Done>();
         let job_rx = std::sync::Arc::new(std::sync::Mutex::new(job_rx));
-        let workers = (0..n)
-            .map(|_| {
+        let workers: Vec<_> = (0..n)
+            .map_while(|_| {
                 let (rx, tx) = (job_rx.clone(), done_tx.clone());
-                std::thread::spawn(move || {
-                    let mut c = Zstd::new().ok();
-                    loop {
-                        // The lock is held only to take a job.
-                        let job = match rx.lock() {
-                            Ok(r) => r.recv(),
-                            Err(_) => return,
-                        };
-                        let Ok((seq, records)) = job else { return };
-                        let out = match c.as_mut() {
-                            Some(c) => c.frame(&records).map_err(|e| e.to_string()),
-                            None => Err("cannot start zstd".into()),
-                        };
-                        if tx.send((seq, out, records)).is_err() {
-                            return;
+                std::thread::Builder::new()
+                    .name("bsnap-zstd".into())
+                    .spawn(move || {
+                        let mut c = Zstd::new().ok();
+                        loop {
+                            // The lock is held only to take a job.
+                            let job = match rx.lock() {
+                                Ok(r) => r.recv(),
+                                Err(_) => return,
+                            };
+                            let Ok((seq, records)) = job else { return };
+                            // A panic becomes this frame's error: the writer waits for it.
+                            let out =
+                                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match c
+                                    .as_mut()
+                                {
+                                    Some(c) => c.frame(&records).map_err(|e| e.to_string()),
+                                    None => Err("cannot start zstd".into()),
+                                }))
+                                .unwrap_or_else(|_| Err("zstd worker panicked".into()));
+                            if tx.send((seq, out, records)).is_err() {
+                                return;
+                            }
                         }
-                    }
-                })
+                    })
+                    .ok()
             })
             .collect();
-        Frames {
+        if workers.is_empty() {
+            return Err(Error::InvalidArgument(
+                "cannot start a compression thread".into(),
+            ));
+        }
+        let n = workers.len();
+        Ok(Frames {
             jobs: Some(jobs),
             done,
             workers,
@@ -130,7 +144,7 @@ impl Frames {
             early: Default::default(),
             spare: Vec::new(),
             max_in_flight: 2 * n as u64,
-        }
+        })
     }
 
     /// A buffer for the next frame's records.
@@ -258,9 +272,26 @@ pub struct BackupWriter<W: Write> {
     expected: u64,
     last_key: Option<Vec<u8>>,
     buf: Vec<u8>,
+    /// An error happened: what was written is incomplete, and every later
+    /// call fails at once (nothing waits for frames that will not come).
+    failed: bool,
 }
 
 impl<W: Write> BackupWriter<W> {
+    fn usable(&self) -> Result<()> {
+        match self.failed {
+            true => Err(Error::InvalidArgument(
+                "the backup writer failed earlier; the backup is incomplete".into(),
+            )),
+            false => Ok(()),
+        }
+    }
+
+    fn checked<T>(&mut self, r: Result<T>) -> Result<T> {
+        self.failed |= r.is_err();
+        r
+    }
+
     /// Starts a backup; the manifest's `records` must be the number of
     /// records that will follow (checked at the end).
     pub fn new(out: W, manifest: &Manifest) -> Result<Self> {
@@ -276,7 +307,7 @@ impl<W: Write> BackupWriter<W> {
         h.write_all(&(json.len() as u32).to_le_bytes())?;
         h.write_all(&json)?;
         let header_len = h.bytes;
-        let mut frames = Frames::new();
+        let mut frames = Frames::new()?;
         let buf = frames.buffer();
         Ok(BackupWriter {
             out: h,
@@ -286,6 +317,7 @@ impl<W: Write> BackupWriter<W> {
             expected: manifest.records,
             last_key: None,
             buf,
+            failed: false,
         })
     }
 
@@ -302,6 +334,19 @@ impl<W: Write> BackupWriter<W> {
 
     /// Appends a record from its parts.
     pub fn write_parts(
+        &mut self,
+        key: &[u8],
+        value: &[u8],
+        create: i64,
+        modr: i64,
+        version: i64,
+    ) -> Result<()> {
+        self.usable()?;
+        let r = self.write_parts_unchecked(key, value, create, modr, version);
+        self.checked(r)
+    }
+
+    fn write_parts_unchecked(
         &mut self,
         key: &[u8],
         value: &[u8],
@@ -341,6 +386,17 @@ impl<W: Write> BackupWriter<W> {
     /// anywhere in the mapped file, so every one starts with cache and TLB
     /// misses, and several threads wait on them together.
     pub fn write_view(
+        &mut self,
+        view: &etcd_store::LiveView<'_>,
+        kept: &[usize],
+        progress: impl FnMut(u64),
+    ) -> Result<()> {
+        self.usable()?;
+        let r = self.write_view_unchecked(view, kept, progress);
+        self.checked(r)
+    }
+
+    fn write_view_unchecked(
         &mut self,
         view: &etcd_store::LiveView<'_>,
         kept: &[usize],
@@ -393,32 +449,55 @@ impl<W: Write> BackupWriter<W> {
             // Owned here: leaving this closure, on an error too, closes the
             // queue, which ends the workers, which ends the scope.
             let job_tx = job_tx;
+            let mut started = 0;
             for _ in 0..workers {
                 let (job_rx, done_tx) = (&job_rx, done_tx.clone());
-                s.spawn(move || {
-                    let mut c = Zstd::new().ok();
-                    let mut buf = Vec::with_capacity(FRAME + (64 << 10));
-                    loop {
-                        let job = match job_rx.lock() {
-                            Ok(r) => r.recv(),
-                            Err(_) => return,
-                        };
-                        let Ok((seq, range)) = job else { return };
-                        let frame =
-                            encode_frame(view, kept.get(range).unwrap_or_default(), &mut buf)
-                                .and_then(|()| match c.as_mut() {
-                                    Some(c) => c.frame(&buf),
-                                    None => Err(Error::InvalidArgument("cannot start zstd".into())),
+                let spawned = std::thread::Builder::new()
+                    .name("bsnap-frames".into())
+                    .spawn_scoped(s, move || {
+                        let mut c = Zstd::new().ok();
+                        let mut buf = Vec::with_capacity(FRAME + (64 << 10));
+                        loop {
+                            let job = match job_rx.lock() {
+                                Ok(r) => r.recv(),
+                                Err(_) => return,
+                            };
+                            let Ok((seq, range)) = job else { return };
+                            // A panic becomes this frame's error: the writer waits for it.
+                            let frame =
+                                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                    encode_frame(
+                                        view,
+                                        kept.get(range).unwrap_or_default(),
+                                        &mut buf,
+                                    )
+                                    .and_then(|()| {
+                                        match c.as_mut() {
+                                            Some(c) => c.frame(&buf),
+                                            None => Err(Error::InvalidArgument(
+                                                "cannot start zstd".into(),
+                                            )),
+                                        }
+                                    })
+                                }))
+                                .unwrap_or_else(|_| {
+                                    Err(Error::InvalidArgument("a frame worker panicked".into()))
                                 });
-                        if done_tx.send((seq, frame)).is_err() {
-                            return;
+                            if done_tx.send((seq, frame)).is_err() {
+                                return;
+                            }
                         }
-                    }
-                });
+                    });
+                started += usize::from(spawned.is_ok());
             }
             drop(done_tx);
+            if started == 0 {
+                return Err(Error::InvalidArgument(
+                    "cannot start a compression thread".into(),
+                ));
+            }
             // Frames in flight at most: enough to keep the workers busy.
-            let window = 2 * workers;
+            let window = 2 * started;
             let mut sent = 0;
             let mut next = 0;
             let mut early: std::collections::BTreeMap<usize, Vec<u8>> =
@@ -456,6 +535,7 @@ impl<W: Write> BackupWriter<W> {
 
     /// Ends the record stream and writes the trailer.
     pub fn finish(mut self) -> Result<W> {
+        self.usable()?;
         if self.records != self.expected {
             return Err(Error::InvalidArgument(format!(
                 "manifest announces {} records, {} were written",
@@ -618,5 +698,65 @@ mod tests {
             w.write_view(&view, &[0], |_| {}).is_err(),
             "a view key below the last record"
         );
+    }
+
+    /// After an error every call fails at once: none waits for frames that
+    /// will not come, and no incomplete backup is finished.
+    #[test]
+    fn a_failed_writer_refuses_everything_after() {
+        let manifest = Manifest {
+            format_version: FORMAT_VERSION,
+            records: 3,
+            ..Default::default()
+        };
+        let mut w = BackupWriter::new(Vec::new(), &manifest).unwrap();
+        w.write(&record(5)).unwrap();
+        assert!(w.write(&record(4)).is_err());
+        assert!(
+            w.write(&record(6)).is_err(),
+            "in order, but after a failure"
+        );
+        assert!(w.finish().is_err());
+
+        /// A sink that fails after a few bytes (a full disk).
+        struct Full(usize);
+        impl Write for Full {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                if self.0 < buf.len() {
+                    return Err(io::Error::other("disk full"));
+                }
+                self.0 -= buf.len();
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let all: Vec<Record> = (0..20_000).map(record).collect();
+        let keys: Vec<etcd_store::LiveKey<'_>> = all
+            .iter()
+            .map(|r| etcd_store::LiveKey {
+                kv: etcd_store::KeyValueRef {
+                    key: &r.key,
+                    value: &r.value,
+                    mod_revision: r.mod_revision,
+                    ..Default::default()
+                },
+                ..Default::default()
+            })
+            .collect();
+        let view = etcd_store::LiveView::new(1, 0, keys, 1, 0);
+        let kept: Vec<usize> = (0..all.len()).collect();
+        let manifest = Manifest {
+            format_version: FORMAT_VERSION,
+            records: all.len() as u64,
+            ..Default::default()
+        };
+        let mut w = BackupWriter::new(Full(1 << 20), &manifest).unwrap();
+        assert!(
+            w.write_view(&view, &kept, |_| {}).is_err(),
+            "the sink fails after 1 MiB"
+        );
+        assert!(w.finish().is_err());
     }
 }
