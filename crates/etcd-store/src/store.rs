@@ -206,21 +206,19 @@ impl<D: AsRef<[u8]>> EtcdDb<D> {
 
     /// The oldest entry of the `key` bucket.
     pub fn first_revision(&self) -> Result<Option<RevisionKey>> {
-        let b = self.key_bucket()?;
-        let mut c = b.cursor();
-        match c.first()? {
-            Some(e) => RevisionKey::parse(e.key)
-                .map(Some)
-                .ok_or_else(|| Error::BadRevisionKey(e.key.to_vec())),
-            None => Ok(None),
-        }
+        self.end_revision(false)
     }
 
     /// The newest entry of the `key` bucket.
     pub fn last_revision(&self) -> Result<Option<RevisionKey>> {
+        self.end_revision(true)
+    }
+
+    /// The oldest or the newest entry of the `key` bucket, parsed.
+    fn end_revision(&self, last: bool) -> Result<Option<RevisionKey>> {
         let b = self.key_bucket()?;
         let mut c = b.cursor();
-        match c.last()? {
+        match if last { c.last()? } else { c.first()? } {
             Some(e) => RevisionKey::parse(e.key)
                 .map(Some)
                 .ok_or_else(|| Error::BadRevisionKey(e.key.to_vec())),

@@ -70,134 +70,6 @@ impl Zstd {
     }
 }
 
-/// A frame on its way to a worker: (sequence number, records).
-type Job = (u64, Vec<u8>);
-/// A compressed frame on its way back, with the records buffer for reuse.
-type Done = (u64, std::result::Result<Vec<u8>, String>, Vec<u8>);
-
-/// Compresses frames on worker threads; hands them back in order.
-struct Frames {
-    jobs: Option<std::sync::mpsc::Sender<Job>>,
-    done: std::sync::mpsc::Receiver<Done>,
-    workers: Vec<std::thread::JoinHandle<()>>,
-    /// Sequence numbers sent and written.
-    sent: u64,
-    written: u64,
-    /// Frames back early, by sequence number.
-    early: std::collections::BTreeMap<u64, Vec<u8>>,
-    /// Record buffers to reuse.
-    spare: Vec<Vec<u8>>,
-    max_in_flight: u64,
-}
-
-impl Frames {
-    fn new() -> Result<Frames> {
-        let n = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(4);
-        let (jobs, job_rx) = std::sync::mpsc::channel::<Job>();
-        let (done_tx, done) = std::sync::mpsc::channel::<Done>();
-        let job_rx = std::sync::Arc::new(std::sync::Mutex::new(job_rx));
-        let workers: Vec<_> = (0..n)
-            .map_while(|_| {
-                let (rx, tx) = (job_rx.clone(), done_tx.clone());
-                std::thread::Builder::new()
-                    .name("bsnap-zstd".into())
-                    .spawn(move || {
-                        let mut c = Zstd::new().ok();
-                        loop {
-                            // The lock is held only to take a job.
-                            let job = match rx.lock() {
-                                Ok(r) => r.recv(),
-                                Err(_) => return,
-                            };
-                            let Ok((seq, records)) = job else { return };
-                            // A panic becomes this frame's error: the writer waits for it.
-                            let out =
-                                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match c
-                                    .as_mut()
-                                {
-                                    Some(c) => c.frame(&records).map_err(|e| e.to_string()),
-                                    None => Err("cannot start zstd".into()),
-                                }))
-                                .unwrap_or_else(|_| Err("zstd worker panicked".into()));
-                            if tx.send((seq, out, records)).is_err() {
-                                return;
-                            }
-                        }
-                    })
-                    .ok()
-            })
-            .collect();
-        if workers.is_empty() {
-            return Err(Error::InvalidArgument(
-                "cannot start a compression thread".into(),
-            ));
-        }
-        let n = workers.len();
-        Ok(Frames {
-            jobs: Some(jobs),
-            done,
-            workers,
-            sent: 0,
-            written: 0,
-            early: Default::default(),
-            spare: Vec::new(),
-            max_in_flight: 2 * n as u64,
-        })
-    }
-
-    /// A buffer for the next frame's records.
-    fn buffer(&mut self) -> Vec<u8> {
-        self.spare
-            .pop()
-            .unwrap_or_else(|| Vec::with_capacity(FRAME + (64 << 10)))
-    }
-
-    /// Queues `records` as the next frame, then writes what is ready (all
-    /// of it with `all`), waiting while too many frames are in flight.
-    fn push<W: Write>(&mut self, records: Vec<u8>, out: &mut W, all: bool) -> Result<()> {
-        // At least one frame, empty for a backup without records.
-        if !records.is_empty() || (all && self.sent == 0) {
-            let jobs = self
-                .jobs
-                .as_ref()
-                .ok_or_else(|| Error::InvalidArgument("backup writer finished".into()))?;
-            jobs.send((self.sent, records))
-                .map_err(|_| Error::InvalidArgument("zstd workers stopped".into()))?;
-            self.sent += 1;
-        }
-        loop {
-            while let Some(frame) = self.early.remove(&self.written) {
-                out.write_all(&frame)?;
-                self.written += 1;
-            }
-            let in_flight = self.sent - self.written;
-            if in_flight == 0 || (!all && in_flight < self.max_in_flight) {
-                return Ok(());
-            }
-            let (seq, frame, mut buf) = self
-                .done
-                .recv()
-                .map_err(|_| Error::InvalidArgument("zstd workers stopped".into()))?;
-            buf.clear();
-            self.spare.push(buf);
-            self.early
-                .insert(seq, frame.map_err(Error::InvalidArgument)?);
-        }
-    }
-}
-
-impl Drop for Frames {
-    fn drop(&mut self) {
-        // Closing the queue ends the workers.
-        self.jobs = None;
-        for w in self.workers.drain(..) {
-            let _ = w.join();
-        }
-    }
-}
-
 fn out_of_order(key: &[u8], prev: &[u8]) -> Error {
     Error::InvalidArgument(format!(
         "records out of key order: {:?} after {:?}",
@@ -261,19 +133,22 @@ fn encode_frame(view: &etcd_store::LiveView<'_>, kept: &[usize], buf: &mut Vec<u
 
 /// Writes a `.bsnap` stream: header and manifest first, records as they
 /// come (in key order), trailer at [`finish`](Self::finish). Records are
-/// cut into frames of about 2 MiB, compressed on worker threads (one per
-/// core, up to 4) while the caller goes on; memory stays constant whatever
-/// the number of records.
+/// cut into frames of about 2 MiB; [`write_view`](Self::write_view)
+/// compresses them on worker threads, records written one at a time are
+/// compressed on the caller's. Memory stays constant whatever the number
+/// of records.
 pub struct BackupWriter<W: Write> {
     out: Hashing<W>,
-    frames: Frames,
+    zstd: Zstd,
+    /// Frames written (a backup has at least one, empty if need be).
+    frames: u64,
     header_len: u64,
     records: u64,
     expected: u64,
     last_key: Option<Vec<u8>>,
     buf: Vec<u8>,
     /// An error happened: what was written is incomplete, and every later
-    /// call fails at once (nothing waits for frames that will not come).
+    /// call fails at once.
     failed: bool,
 }
 
@@ -307,16 +182,15 @@ impl<W: Write> BackupWriter<W> {
         h.write_all(&(json.len() as u32).to_le_bytes())?;
         h.write_all(&json)?;
         let header_len = h.bytes;
-        let mut frames = Frames::new()?;
-        let buf = frames.buffer();
         Ok(BackupWriter {
             out: h,
-            frames,
+            zstd: Zstd::new()?,
+            frames: 0,
             header_len,
             records: 0,
             expected: manifest.records,
             last_key: None,
-            buf,
+            buf: Vec::with_capacity(FRAME + (64 << 10)),
             failed: false,
         })
     }
@@ -368,9 +242,7 @@ impl<W: Write> BackupWriter<W> {
         }
         encode_record(&mut self.buf, key, value, create, modr, version);
         if self.buf.len() >= FRAME {
-            let next = self.frames.buffer();
-            let full = std::mem::replace(&mut self.buf, next);
-            self.frames.push(full, &mut self.out, false)?;
+            self.flush_frame()?;
         }
         self.records += 1;
         Ok(())
@@ -403,9 +275,9 @@ impl<W: Write> BackupWriter<W> {
         mut progress: impl FnMut(u64),
     ) -> Result<()> {
         // What the record-at-a-time path holds goes first, in order.
-        let pending = std::mem::take(&mut self.buf);
-        self.frames.push(pending, &mut self.out, true)?;
-        self.buf = self.frames.buffer();
+        if !self.buf.is_empty() {
+            self.flush_frame()?;
+        }
         // Frames: runs of `kept` of about FRAME bytes.
         let mut cuts = vec![0];
         let mut size = 0;
@@ -527,9 +399,19 @@ impl<W: Write> BackupWriter<W> {
             Ok(records)
         })?;
         self.records += written;
+        self.frames += ranges.len() as u64;
         if let Some(&i) = kept.last() {
             self.last_key = Some(view.key(i).to_vec());
         }
+        Ok(())
+    }
+
+    /// Compresses the staged records into a frame and writes it.
+    fn flush_frame(&mut self) -> Result<()> {
+        let frame = self.zstd.frame(&self.buf)?;
+        self.out.write_all(&frame)?;
+        self.buf.clear();
+        self.frames += 1;
         Ok(())
     }
 
@@ -542,16 +424,15 @@ impl<W: Write> BackupWriter<W> {
                 self.expected, self.records
             )));
         }
-        let last = std::mem::take(&mut self.buf);
-        self.frames.push(last, &mut self.out, true)?;
+        if !self.buf.is_empty() || self.frames == 0 {
+            self.flush_frame()?;
+        }
         let BackupWriter {
             out: mut h,
-            frames,
             header_len,
             records,
             ..
         } = self;
-        drop(frames);
         let records_len = h.bytes - header_len;
         let digest = h.hash.clone().finalize();
         let mut t = Vec::with_capacity(super::TRAILER_LEN);
@@ -626,15 +507,9 @@ mod tests {
         }
     }
 
-    /// Records one at a time, then a live view, then records again: many
-    /// frames from both paths, read back in order.
-    #[test]
-    fn both_write_paths_interleave_into_one_ordered_stream() {
-        let n = 30_000;
-        let all: Vec<Record> = (0..n).map(record).collect();
-        let (a, rest) = all.split_at(10_000);
-        let (b, c) = rest.split_at(10_000);
-        let keys: Vec<etcd_store::LiveKey<'_>> = b
+    /// A live view holding `records` as they are.
+    fn view_of(records: &[Record]) -> etcd_store::LiveView<'_> {
+        let keys = records
             .iter()
             .map(|r| etcd_store::LiveKey {
                 revision: etcd_store::Revision {
@@ -651,7 +526,18 @@ mod tests {
                 },
             })
             .collect();
-        let view = etcd_store::LiveView::new(n as i64, 0, keys, b.len() as u64, 0);
+        etcd_store::LiveView::new(1, 0, keys, records.len() as u64, 0)
+    }
+
+    /// Records one at a time, then a live view, then records again: many
+    /// frames from both paths, read back in order.
+    #[test]
+    fn both_write_paths_interleave_into_one_ordered_stream() {
+        let n = 30_000;
+        let all: Vec<Record> = (0..n).map(record).collect();
+        let (a, rest) = all.split_at(10_000);
+        let (b, c) = rest.split_at(10_000);
+        let view = view_of(b);
         let kept: Vec<usize> = (0..b.len()).collect();
         let manifest = Manifest {
             format_version: FORMAT_VERSION,
@@ -685,15 +571,8 @@ mod tests {
         let mut w = BackupWriter::new(Vec::new(), &manifest).unwrap();
         w.write(&record(5)).unwrap();
         assert!(w.write(&record(4)).is_err());
-        let r = record(3);
-        let keys = vec![etcd_store::LiveKey {
-            kv: etcd_store::KeyValueRef {
-                key: &r.key,
-                ..Default::default()
-            },
-            ..Default::default()
-        }];
-        let view = etcd_store::LiveView::new(1, 0, keys, 1, 0);
+        let r = [record(3)];
+        let view = view_of(&r);
         assert!(
             w.write_view(&view, &[0], |_| {}).is_err(),
             "a view key below the last record"
@@ -733,19 +612,7 @@ mod tests {
             }
         }
         let all: Vec<Record> = (0..20_000).map(record).collect();
-        let keys: Vec<etcd_store::LiveKey<'_>> = all
-            .iter()
-            .map(|r| etcd_store::LiveKey {
-                kv: etcd_store::KeyValueRef {
-                    key: &r.key,
-                    value: &r.value,
-                    mod_revision: r.mod_revision,
-                    ..Default::default()
-                },
-                ..Default::default()
-            })
-            .collect();
-        let view = etcd_store::LiveView::new(1, 0, keys, 1, 0);
+        let view = view_of(&all);
         let kept: Vec<usize> = (0..all.len()).collect();
         let manifest = Manifest {
             format_version: FORMAT_VERSION,
