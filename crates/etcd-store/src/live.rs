@@ -539,9 +539,14 @@ impl<D: AsRef<[u8]> + Sync> EtcdDb<D> {
         let scanned = sa + sb;
         // The maps are done with; their memory can serve the sort.
         let parts = [pa, pb].map(|p| (p.slots, p.arena));
-        let mut items = Vec::with_capacity(parts.iter().map(|p| p.0.len).sum());
-        let mut deleted = 0;
-        for (pi, (slots, arena)) in parts.iter().enumerate() {
+        // The sort items of each part, built on two threads.
+        let total: usize = parts.iter().map(|p| p.0.len).sum();
+        let items_of = |pi: usize, cap: usize| -> Result<(Vec<Item>, u64)> {
+            let mut items = Vec::with_capacity(cap);
+            let mut deleted = 0;
+            let Some((slots, arena)) = parts.get(pi) else {
+                return Ok((items, 0));
+            };
             for (i, s) in slots.iter().enumerate() {
                 if s.loc & TOMBSTONE != 0 {
                     deleted += 1;
@@ -560,7 +565,16 @@ impl<D: AsRef<[u8]> + Sync> EtcdDb<D> {
                     slot,
                 });
             }
-        }
+            Ok((items, deleted))
+        };
+        let (a, b) = rayon::join(
+            || items_of(0, total),
+            || items_of(1, parts.get(1).map_or(0, |p| p.0.len)),
+        );
+        let ((mut items, deleted_a), (mut items_b, deleted_b)) = (a?, b?);
+        items.append(&mut items_b);
+        drop(items_b);
+        let deleted = deleted_a + deleted_b;
         let [(slots_a, arena_a), (slots_b, arena_b)] = parts;
         sort_items(&mut items, [&arena_a, &arena_b], 0);
         let blocks = items
@@ -581,18 +595,19 @@ impl<D: AsRef<[u8]> + Sync> EtcdDb<D> {
         };
         drop((arena_a, arena_b));
         let slots = [slots_a, slots_b];
-        let mut keys = vec![LiveKey::default(); items.len()];
-        keys.par_iter_mut()
-            .zip(items.par_iter())
+        // Written straight into fresh memory by both threads: its pages are
+        // faulted in (and zeroed by the kernel) in parallel, once.
+        let mut keys = Vec::new();
+        items
+            .par_iter()
             .with_min_len(1 << 12)
-            .for_each(|(k, it)| {
-                if let Some(s) = slots
+            .map(|it| {
+                slots
                     .get((it.slot >> 31) as usize)
                     .and_then(|s| s.get((it.slot & 0x7fff_ffff) as usize))
-                {
-                    *k = s.live;
-                }
-            });
+                    .map_or_else(LiveKey::default, |s| s.live)
+            })
+            .collect_into_vec(&mut keys);
         Ok(LiveView {
             revision: at,
             compact_revision: self.compact_revision(),
@@ -625,6 +640,13 @@ const PAR_MIN: usize = 1 << 14;
 /// 16 bytes of `key` from `depth`, zero padded, as a big-endian integer:
 /// integers then order like the bytes.
 fn chunk(key: &[u8], depth: usize) -> u128 {
+    // The common case, one load.
+    if let Some(b) = key
+        .get(depth..)
+        .and_then(|rest| rest.first_chunk::<CHUNK>())
+    {
+        return u128::from_be_bytes(*b);
+    }
     let mut b = [0u8; CHUNK];
     if let Some(rest) = key.get(depth..) {
         let n = rest.len().min(CHUNK);

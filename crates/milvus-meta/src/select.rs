@@ -96,6 +96,7 @@ fn classify<'k>(
         kept: Vec::with_capacity(range.len()),
     };
     let mut last_ri = found.len();
+    let mut run: Option<(usize, &'k [u8], u64)> = None;
     for i in range {
         let Some(k) = view.keys.get(i) else { break };
         let key = view.key(i);
@@ -141,11 +142,24 @@ fn classify<'k>(
                 } else {
                     roots::area_bytes(key, root)
                 };
-                if let Some(m) = p.areas.get_mut(ri) {
-                    *m.entry(a).or_default() += 1;
+                // Sorted keys come in runs of one area: counted per run.
+                match &mut run {
+                    Some((rri, ra, n)) if *rri == ri && *ra == a => *n += 1,
+                    _ => {
+                        if let Some((rri, ra, n)) = run.replace((ri, a, 1)) {
+                            if let Some(m) = p.areas.get_mut(rri) {
+                                *m.entry(ra).or_default() += n;
+                            }
+                        }
+                    }
                 }
                 p.kept.push(i);
             }
+        }
+    }
+    if let Some((rri, ra, n)) = run {
+        if let Some(m) = p.areas.get_mut(rri) {
+            *m.entry(ra).or_default() += n;
         }
     }
     p
