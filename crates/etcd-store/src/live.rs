@@ -442,6 +442,7 @@ impl<D: AsRef<[u8]> + Sync> EtcdDb<D> {
         let mut mine = Vec::with_capacity(64);
         let mut scanned = 0u64;
         let mut out = Vec::with_capacity(BATCH);
+        let mut spare: Vec<Batch<'s>> = Vec::new();
         let entries = match from {
             Some(r) => self.revisions_from(r)?,
             None => self.revisions()?,
@@ -452,18 +453,18 @@ impl<D: AsRef<[u8]> + Sync> EtcdDb<D> {
                 break;
             }
             scanned += 1;
-            let key = e.user_key()?;
+            // Decoded here, while the entry's bytes are in cache.
+            let kv = e.decode()?;
             // The `--bump-revision` marker has an empty key and no value.
-            if key.is_empty() {
+            if kv.key.is_empty() {
                 continue;
             }
-            let hash = key_hash(key);
-            // Decoded here, while the entry's bytes are in cache.
+            let hash = key_hash(kv.key);
             let h = Handed {
                 hash,
                 revision: e.rev.rev,
                 tombstone: e.rev.tombstone,
-                kv: e.decode()?,
+                kv,
             };
 
             if part_of(hash) == part {
@@ -477,10 +478,18 @@ impl<D: AsRef<[u8]> + Sync> EtcdDb<D> {
             out.push(h);
             if out.len() == BATCH {
                 // Sending fails only if the other thread failed; its error is the one returned.
-                let _ = give.send(std::mem::replace(&mut out, Vec::with_capacity(BATCH)));
+                let next = spare.pop().unwrap_or_else(|| Vec::with_capacity(BATCH));
+                let _ = give.send(std::mem::replace(&mut out, next));
                 // Taking what has arrived keeps the batches in flight few.
-                while let Ok(batch) = take.try_recv() {
+                while let Ok(mut batch) = take.try_recv() {
                     p.apply_batch(&batch)?;
+                    // Emptied, a batch carries entries the other way: the
+                    // two threads trade about as many as they receive, so
+                    // few batches are ever allocated.
+                    if spare.len() < 8 {
+                        batch.clear();
+                        spare.push(batch);
+                    }
                 }
             }
         }
@@ -577,6 +586,22 @@ impl<D: AsRef<[u8]> + Sync> EtcdDb<D> {
         let deleted = deleted_a + deleted_b;
         let [(slots_a, arena_a), (slots_b, arena_b)] = parts;
         sort_items(&mut items, [&arena_a, &arena_b], 0);
+        let slots = [slots_a, slots_b];
+        // Written straight into fresh memory by both threads: its pages are
+        // faulted in (and zeroed by the kernel) in parallel, once.
+        let mut keys = Vec::new();
+        items
+            .par_iter()
+            .with_min_len(1 << 12)
+            .map(|it| {
+                slots
+                    .get((it.slot >> 31) as usize)
+                    .and_then(|s| s.get((it.slot & 0x7fff_ffff) as usize))
+                    .map_or_else(LiveKey::default, |s| s.live)
+            })
+            .collect_into_vec(&mut keys);
+        // Their memory can serve the key copies.
+        drop(slots);
         let blocks = items
             .par_chunks(PACK)
             .map(|c| {
@@ -594,20 +619,6 @@ impl<D: AsRef<[u8]> + Sync> EtcdDb<D> {
             len: items.len(),
         };
         drop((arena_a, arena_b));
-        let slots = [slots_a, slots_b];
-        // Written straight into fresh memory by both threads: its pages are
-        // faulted in (and zeroed by the kernel) in parallel, once.
-        let mut keys = Vec::new();
-        items
-            .par_iter()
-            .with_min_len(1 << 12)
-            .map(|it| {
-                slots
-                    .get((it.slot >> 31) as usize)
-                    .and_then(|s| s.get((it.slot & 0x7fff_ffff) as usize))
-                    .map_or_else(LiveKey::default, |s| s.live)
-            })
-            .collect_into_vec(&mut keys);
         Ok(LiveView {
             revision: at,
             compact_revision: self.compact_revision(),
