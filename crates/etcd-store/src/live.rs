@@ -399,7 +399,9 @@ impl<'a> Part<'a> {
             };
             for e in group {
                 if let Some(s) = homes(e).and_then(|i| self.slots.get(i as usize)) {
-                    x ^= s.loc;
+                    // A slot can straddle two cache lines: both fields
+                    // `apply` reads are loaded.
+                    x ^= s.loc ^ s.live.kv.key.len() as u64;
                 }
             }
             for e in group {
