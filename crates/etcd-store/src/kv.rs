@@ -131,7 +131,7 @@ impl<'a> KeyValueRef<'a> {
     fn decode_in_order(buf: &'a [u8]) -> Option<KeyValueRef<'a>> {
         let mut kv = KeyValueRef::default();
         let mut pos = 0;
-        let mut tag = |want: u8, pos: &mut usize| {
+        let tag = |want: u8, pos: &mut usize| {
             let hit = buf.get(*pos) == Some(&want);
             *pos += usize::from(hit);
             hit
