@@ -192,20 +192,12 @@ impl<'a> KeyValueRef<'a> {
         Ok(kv)
     }
 
-    /// Only the user key (field 1), the fast path of a scan. Falls back to a
-    /// full decode when the key is not the first field.
+    /// Only the user key (field 1): the key [`decode`](Self::decode)
+    /// gives, and an error where it fails, so every reader agrees on which
+    /// key an entry belongs to (a later field 1 overrides an earlier one,
+    /// and garbage after the key makes the entry unreadable).
     #[inline]
     pub fn decode_key(buf: &'a [u8]) -> Result<&'a [u8], DecodeError> {
-        if buf.first() == Some(&0x0a) {
-            let mut pos = 1;
-            if let Ok(k) = bytes(buf, &mut pos) {
-                // A later field 1 would override; etcd never writes one, so
-                // check cheaply that the next tag is not another key.
-                if buf.get(pos) != Some(&0x0a) {
-                    return Ok(k);
-                }
-            }
-        }
         Ok(KeyValueRef::decode(buf)?.key)
     }
 
@@ -306,6 +298,12 @@ mod tests {
         // A tombstone holds only the key.
         let t = KeyValueRef::decode(&[0x0a, 0x02, 0x70, 0x31]).unwrap();
         assert_eq!((t.key, t.mod_revision), (&b"p1"[..], 0));
+        // A later key field wins, for the key alone too (found in review:
+        // the key-only path once stopped at the first).
+        let twice = [0x0a, 0x00, 0x10, 0x01, 0x0a, 0x01, b'x'];
+        assert_eq!(KeyValueRef::decode_key(&twice).unwrap(), b"x");
+        // The --bump-revision marker: an empty value, an empty key.
+        assert_eq!(KeyValueRef::decode_key(&[]).unwrap(), b"");
     }
 
     #[test]
@@ -347,6 +345,15 @@ mod tests {
             // Repeated, missing, reordered and unknown fields, cut varints.
             if let Some(fast) = KeyValueRef::decode_in_order(&b) {
                 prop_assert_eq!(Ok(fast), KeyValueRef::decode_any(&b));
+            }
+        }
+
+        #[test]
+        fn key_only_agrees_with_the_whole_decode(b in proptest::collection::vec(
+            prop_oneof![Just(0x0au8), Just(0x10), Just(0x2a), Just(0x00), Just(0x01), Just(b'x'), any::<u8>()], 0..24)) {
+            match KeyValueRef::decode(&b) {
+                Ok(kv) => prop_assert_eq!(KeyValueRef::decode_key(&b), Ok(kv.key)),
+                Err(_) => prop_assert!(KeyValueRef::decode_key(&b).is_err()),
             }
         }
 

@@ -589,8 +589,8 @@ impl<D: AsRef<[u8]> + Sync> EtcdDb<D> {
         let [(slots_a, arena_a), (slots_b, arena_b)] = parts;
         sort_items(&mut items, [&arena_a, &arena_b], 0);
         let slots = [slots_a, slots_b];
-        // Written straight into fresh memory by both threads: its pages are
-        // faulted in (and zeroed by the kernel) in parallel, once.
+        // Written straight into fresh memory by the pool's threads: its
+        // pages are faulted in (and zeroed by the kernel) in parallel, once.
         let mut keys = Vec::new();
         items
             .par_iter()
