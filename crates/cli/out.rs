@@ -172,3 +172,46 @@ mod tests {
         );
     }
 }
+
+/// Refuses to write `output` where that would replace an input (even with
+/// `--force`: boltsnap never writes its inputs) or, without `force`, an
+/// existing file.
+pub fn check_output(
+    output: &std::path::Path,
+    inputs: &[&std::path::Path],
+    force: bool,
+) -> anyhow::Result<()> {
+    for input in inputs {
+        if same_file(output, input) {
+            anyhow::bail!(
+                "{}: is the input file {}; boltsnap never replaces its input, even with --force (write to another file)",
+                output.display(),
+                input.display()
+            );
+        }
+    }
+    if !force && output.exists() {
+        anyhow::bail!(
+            "{}: already exists; use --force to replace it",
+            output.display()
+        );
+    }
+    Ok(())
+}
+
+/// Whether two paths name the same file (through links too).
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        #[cfg(unix)]
+        (Ok(x), Ok(y)) => {
+            use std::os::unix::fs::MetadataExt;
+            x.dev() == y.dev() && x.ino() == y.ino()
+        }
+        #[cfg(not(unix))]
+        (Ok(_), Ok(_)) => match (a.canonicalize(), b.canonicalize()) {
+            (Ok(x), Ok(y)) => x == y,
+            _ => false,
+        },
+        _ => false,
+    }
+}

@@ -4,7 +4,7 @@
 //! boltdb 1.3.1 `bolt` CLI (Debian ships no bbolt CLI). Re-bless with
 //! `tools/gen-bolt-fixtures.sh golden testdata/bolt`.
 
-use crate::{boltsnap, testdata};
+use crate::{boltsnap, ok, tempdir, testdata};
 
 struct Golden {
     file: String,
@@ -112,4 +112,73 @@ fn get_and_keys_on_nested_buckets() {
     let out = boltsnap(["bolt", "keys", d, "no-such-bucket"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bucket not found: no-such-bucket"));
+}
+
+/// No writing command replaces its input, even with --force: the input db
+/// (or backup) is the one copy of the data a user has.
+#[test]
+fn no_command_writes_over_its_input() {
+    let dir = tempdir("own-input");
+    let src = testdata("milvus-2.3.5/small.db");
+    let db = dir.join("in.db");
+    std::fs::copy(&src, &db).unwrap();
+    let before = std::fs::read(&db).unwrap();
+    // The same file by another name, through a hard link.
+    let link = dir.join("link.db");
+    std::fs::hard_link(&db, &link).unwrap();
+    let backup = dir.join("b.bsnap");
+    ok(
+        &boltsnap([
+            "export".as_ref(),
+            db.as_os_str(),
+            "-o".as_ref(),
+            backup.as_os_str(),
+        ]),
+        "export",
+    );
+    let backup_before = std::fs::read(&backup).unwrap();
+    let d = db.as_os_str();
+    let l = link.as_os_str();
+    let b = backup.as_os_str();
+    let cases: Vec<Vec<&std::ffi::OsStr>> = vec![
+        vec!["export".as_ref(), d, "-o".as_ref(), d, "--force".as_ref()],
+        vec!["export".as_ref(), d, "-o".as_ref(), l, "--force".as_ref()],
+        vec![
+            "bolt".as_ref(),
+            "compact".as_ref(),
+            d,
+            d,
+            "--force".as_ref(),
+        ],
+        vec![
+            "bolt".as_ref(),
+            "surgery".as_ref(),
+            "revert-meta".as_ref(),
+            d,
+            "--output".as_ref(),
+            l,
+            "--force".as_ref(),
+        ],
+        vec![
+            "restore".as_ref(),
+            b,
+            "--snapshot".as_ref(),
+            b,
+            "--force".as_ref(),
+        ],
+    ];
+    for args in cases {
+        let out = boltsnap(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("never replaces its input"), "{args:?}: {err}");
+    }
+    assert!(
+        std::fs::read(&db).unwrap() == before,
+        "the input db changed"
+    );
+    assert!(
+        std::fs::read(&backup).unwrap() == backup_before,
+        "the backup changed"
+    );
 }

@@ -573,12 +573,7 @@ fn dump(path: &Path, ids: &[u64], json: bool) -> Result<Outcome> {
 }
 
 fn revert_meta(path: &Path, output: &Path, force: bool) -> Result<Outcome> {
-    if !force && output.exists() {
-        bail!(
-            "{}: already exists; use --force to replace it",
-            output.display()
-        );
-    }
+    crate::out::check_output(output, &[path], force)?;
     let bytes = crate::input::map(path)?;
     let (fixed, txid) =
         bbolt::revert_meta(bytes.as_ref()).with_context(|| path.display().to_string())?;
@@ -706,12 +701,7 @@ fn compact(
     json: bool,
 ) -> Result<Outcome> {
     let db = open_db(src)?;
-    if !force && dst.exists() {
-        bail!(
-            "{}: already exists; use --force to replace it",
-            dst.display()
-        );
-    }
+    crate::out::check_output(dst, &[src], force)?;
     let opts = bbolt::write::BuilderOptions {
         page_size: page_size.unwrap_or(db.page_size()),
         fill_percent: fill,

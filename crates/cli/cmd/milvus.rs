@@ -37,11 +37,8 @@ fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
 
 pub fn export(a: ExportArgs) -> Result<Outcome> {
     let to_stdout = a.output.as_os_str() == "-";
-    if !to_stdout && !a.force && a.output.exists() {
-        bail!(
-            "{}: already exists; use --force to replace it",
-            a.output.display()
-        );
+    if !to_stdout {
+        crate::out::check_output(&a.output, &[&a.db], a.force)?;
     }
     // The manifest records the source's SHA-256: hash it on another core
     // while this one reads the keys.
@@ -649,12 +646,7 @@ fn restore_online(a: &RestoreArgs) -> Result<Outcome> {
 }
 
 fn restore_snapshot(a: &RestoreArgs, snapshot: &Path) -> Result<Outcome> {
-    if !a.force && snapshot.exists() {
-        bail!(
-            "{}: already exists; use --force to replace it",
-            snapshot.display()
-        );
-    }
+    crate::out::check_output(snapshot, &[&a.backup], a.force)?;
     let (manifest, recs) = read_backup(&a.backup)?;
     let kvs: Vec<etcd_store::KeyValue> = recs.iter().map(Record::to_key_value).collect();
     drop(recs);
