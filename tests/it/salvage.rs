@@ -102,10 +102,32 @@ fn export_jsonl(db: &Path, out: &Path, extra: &[&str]) -> (Value, BTreeMap<Strin
     args.extend(extra);
     let mut full = vec!["export"];
     full.extend(args);
-    ok(&boltsnap(&full), "export");
+    let run = boltsnap(&full);
     let text = std::fs::read_to_string(out).unwrap();
     let mut lines = text.lines();
     let manifest: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    // A salvage that found damage writes the export and exits 1; one that
+    // found none (the damage missed the live tree) exits 0.
+    let r = &manifest["manifest"]["extra"]["salvage"];
+    let listed = |f: &str| r[f].as_array().is_some_and(|a| !a.is_empty());
+    let damaged = ["damaged", "conflicts", "revision_gaps", "lost_ranges"]
+        .iter()
+        .any(|f| listed(f))
+        || !r["consistent_up_to"].is_null()
+        || [
+            "possibly_stale_keys",
+            "entries_from_scan",
+            "entries_rebuilt",
+        ]
+        .iter()
+        .any(|f| r[f].as_u64().unwrap_or(0) > 0);
+    assert_eq!(
+        run.status.code(),
+        Some(if damaged { 1 } else { 0 }),
+        "export {}: {}",
+        db.display(),
+        String::from_utf8_lossy(&run.stderr)
+    );
     let recs = lines
         .map(|l| {
             let v: Value = serde_json::from_str(l).unwrap();
@@ -139,6 +161,22 @@ fn salvage_recovers_what_survives_and_announces_the_rest() {
     for src in ["two-databases", "custom-root"] {
         let undamaged = testdata(&format!("milvus-2.3.5/{src}.db"));
         let (_, head) = export_jsonl(&undamaged, &dir.join("good.jsonl"), &[]);
+        // A sound file salvages clean: exit 0.
+        let clean = dir.join("clean.bsnap");
+        let out = boltsnap([
+            "export".as_ref(),
+            undamaged.as_os_str(),
+            "-o".as_ref(),
+            clean.as_os_str(),
+            "--force".as_ref(),
+            "--salvage".as_ref(),
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{src}: salvage of the sound file: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         for damage in [
             "zero-leaf-mid",
             "zero-leaf-last",

@@ -300,7 +300,14 @@ fn ls(
         let bytes = crate::input::map(path)?;
         let (view, report) = crate::input::salvaged_view(&bytes, path, false)?;
         eprintln!("salvage: {}", serde_json::to_string(&report)?);
-        return print_live(&view, prefix, keys_only, w);
+        print_live(&view, prefix, keys_only, w)?;
+        if report.found_damage() {
+            eprintln!(
+                "salvage: the file is damaged; the keys above are what survives (exit status 1)"
+            );
+            return Ok(Outcome::Problems);
+        }
+        return Ok(Outcome::Ok);
     }
     let db = open_etcd(path)?;
     let view = db.live(rev).with_context(|| path.display().to_string())?;

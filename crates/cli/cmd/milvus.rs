@@ -205,7 +205,26 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
             writeln!(e, "wrote {}", a.output.display())?;
         }
     }
-    Ok(Outcome::Ok)
+    Ok(salvage_outcome(salvage_report.as_ref(), report.kept))
+}
+
+/// Exit 1 after a salvage that found damage: the output holds what could
+/// be recovered, and the report says what may be missing.
+fn salvage_outcome(report: Option<&etcd_store::salvage::SalvageReport>, kept: u64) -> Outcome {
+    let Some(r) = report else {
+        return Outcome::Ok;
+    };
+    if kept == 0 {
+        eprintln!("salvage: WARNING: no key could be recovered");
+    }
+    if r.found_damage() {
+        eprintln!(
+            "salvage: the file is damaged; what survives is recovered, the report above says what may be missing (exit status 1)"
+        );
+        Outcome::Problems
+    } else {
+        Outcome::Ok
+    }
 }
 
 pub fn verify(path: &Path, json_out: bool) -> Result<Outcome> {
@@ -287,12 +306,16 @@ pub fn inspect(
     salvage: bool,
     json_out: bool,
 ) -> Result<Outcome> {
+    let mut salvage_report = None;
     let loaded = if salvage {
         let bytes = map(path)?;
         let (v, report) = crate::input::salvaged_view(&bytes, path, false)?;
-        eprintln!("salvage: {}", serde_json::to_string(&report)?);
+        if !json_out {
+            eprintln!("salvage: {}", serde_json::to_string(&report)?);
+        }
+        salvage_report = Some(report);
         let recs: Vec<Record> = v.keys.iter().map(Record::from_live).collect();
-        (recs, v.revision, "etcd db (salvaged)")
+        (recs, v.revision, "etcd db, salvaged")
     } else {
         match load(path)? {
             Source::Backup(m, r) => (r, m.revision, "backup"),
@@ -323,10 +346,10 @@ pub fn inspect(
     if json_out {
         out::json_line(
             &mut o,
-            &json!({"input": path.display().to_string(), "kind": kind, "revision": revision, "keys": recs.len(), "catalog": cat}),
+            &json!({"input": path.display().to_string(), "kind": kind, "revision": revision, "keys": recs.len(), "catalog": cat, "salvage": salvage_report}),
         )?;
         o.flush()?;
-        return Ok(Outcome::Ok);
+        return Ok(salvage_outcome(salvage_report.as_ref(), recs.len() as u64));
     }
     writeln!(
         o,
@@ -468,7 +491,7 @@ pub fn inspect(
         writeln!(o, "\n{} keys under no Milvus root", cat.other_keys)?;
     }
     o.flush()?;
-    Ok(Outcome::Ok)
+    Ok(salvage_outcome(salvage_report.as_ref(), recs.len() as u64))
 }
 
 pub fn diff(a: &Path, b: &Path, limit: usize, json_out: bool) -> Result<Outcome> {

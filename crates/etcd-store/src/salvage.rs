@@ -93,6 +93,21 @@ pub struct SalvageReport {
 pub const MAX_LISTED: usize = 10_000;
 
 impl SalvageReport {
+    /// Whether anything was damaged or may be missing: a damaged page or
+    /// element, disagreeing copies, a revision gap or lost range, a cut,
+    /// possibly stale keys, or entries only the page scan found. (Old
+    /// copies at or below the compact revision in free pages are normal.)
+    pub fn found_damage(&self) -> bool {
+        !self.damaged.is_empty()
+            || !self.conflicts.is_empty()
+            || !self.revision_gaps.is_empty()
+            || !self.lost_ranges.is_empty()
+            || self.consistent_up_to.is_some()
+            || self.possibly_stale_keys > 0
+            || self.entries_from_scan > 0
+            || self.entries_rebuilt > 0
+    }
+
     /// As JSON (for manifests).
     pub fn to_json(&self) -> serde_json::Value {
         json!(self)
