@@ -146,33 +146,6 @@ pub fn json_line(w: &mut impl Write, v: &serde_json::Value) -> io::Result<()> {
     w.write_all(b"\n")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quote_like_go() {
-        assert_eq!(go_quote(b"abc"), "\"abc\"");
-        assert_eq!(go_quote(b"a\"b\\c"), "\"a\\\"b\\\\c\"");
-        assert_eq!(go_quote(b"\x00\n\xff"), "\"\\x00\\n\\xff\"");
-        assert_eq!(go_quote("é".as_bytes()), "\"é\"");
-    }
-
-    #[test]
-    fn auto_prints_text_or_hex() {
-        assert_eq!(
-            format_bytes(b"by-dev/meta", ByteFormat::Auto),
-            b"by-dev/meta"
-        );
-        assert_eq!(format_bytes(b"a\tb", ByteFormat::Auto), b"610962");
-        assert_eq!(format_bytes(b"", ByteFormat::Auto), b"");
-        assert_eq!(
-            format_bytes(b"", ByteFormat::Redacted),
-            b"<redacted len:0 sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855>"
-        );
-    }
-}
-
 /// Refuses to write `output` where that would replace an input (even with
 /// `--force`: boltsnap never writes its inputs) or, without `force`, an
 /// existing file.
@@ -213,5 +186,32 @@ fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
             _ => false,
         },
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quote_like_go() {
+        assert_eq!(go_quote(b"abc"), "\"abc\"");
+        assert_eq!(go_quote(b"a\"b\\c"), "\"a\\\"b\\\\c\"");
+        assert_eq!(go_quote(b"\x00\n\xff"), "\"\\x00\\n\\xff\"");
+        assert_eq!(go_quote("é".as_bytes()), "\"é\"");
+    }
+
+    #[test]
+    fn auto_prints_text_or_hex() {
+        assert_eq!(
+            format_bytes(b"by-dev/meta", ByteFormat::Auto),
+            b"by-dev/meta"
+        );
+        assert_eq!(format_bytes(b"a\tb", ByteFormat::Auto), b"610962");
+        assert_eq!(format_bytes(b"", ByteFormat::Auto), b"");
+        assert_eq!(
+            format_bytes(b"", ByteFormat::Redacted),
+            b"<redacted len:0 sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855>"
+        );
     }
 }
