@@ -116,10 +116,12 @@ pub struct RestoreArgs {
     /// Most bytes per request (etcd's --max-request-bytes; default 1.5 MiB).
     #[arg(long, default_value_t = 1536 * 1024)]
     pub max_bytes: usize,
-    /// Online: connect, check the target and count batches, write nothing.
+    /// Write nothing. Online: connect, check the target and count the
+    /// batches. With --snapshot: read and check the backup and the output
+    /// path, and say what would be written.
     #[arg(long)]
     pub dry_run: bool,
-    /// Page size of the snapshot's bbolt file.
+    /// Page size of the snapshot's bbolt file (with --snapshot).
     #[arg(long, default_value_t = 4096)]
     pub page_size: u32,
     /// Replace the snapshot file, or write into a target that already holds keys.

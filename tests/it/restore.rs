@@ -39,6 +39,20 @@ fn restore_on(v: EtcdVersion) {
         let manifest: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
         let want: Vec<Value> = lines.map(|l| serde_json::from_str(l).unwrap()).collect();
         let snap = dir.join("restore.db");
+        // A dry run reads and checks everything and writes nothing.
+        let _ = std::fs::remove_file(&snap);
+        let dry = ok(
+            &boltsnap([
+                "restore".as_ref(),
+                backup.as_os_str(),
+                "--snapshot".as_ref(),
+                snap.as_os_str(),
+                "--dry-run".as_ref(),
+            ]),
+            "restore --dry-run",
+        );
+        assert!(String::from_utf8_lossy(&dry).contains("nothing written"));
+        assert!(!snap.exists(), "--dry-run wrote {}", snap.display());
         let out = ok(
             &boltsnap([
                 "restore".as_ref(),

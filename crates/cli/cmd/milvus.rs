@@ -671,6 +671,20 @@ fn restore_online(a: &RestoreArgs) -> Result<Outcome> {
 fn restore_snapshot(a: &RestoreArgs, snapshot: &Path) -> Result<Outcome> {
     crate::out::check_output(snapshot, &[&a.backup], a.force)?;
     let (manifest, recs) = read_backup(&a.backup)?;
+    if a.dry_run {
+        println!(
+            "dry run: would write {} keys at revision {} into {} (page size {}); nothing written",
+            recs.len(),
+            recs.iter()
+                .map(|r| r.mod_revision)
+                .max()
+                .unwrap_or(0)
+                .max(manifest.revision),
+            snapshot.display(),
+            a.page_size
+        );
+        return Ok(Outcome::Ok);
+    }
     let kvs: Vec<etcd_store::KeyValue> = recs.iter().map(Record::to_key_value).collect();
     drop(recs);
     let opts = etcd_store::DbWriterOptions {
