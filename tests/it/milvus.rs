@@ -246,10 +246,9 @@ fn verify_catches_truncation_and_any_flipped_byte() {
             "{what}: verify must fail\n{}",
             String::from_utf8_lossy(&out.stdout)
         );
-        assert!(
-            !String::from_utf8_lossy(&out.stderr).is_empty(),
-            "{what}: a reason"
-        );
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!err.is_empty(), "{what}: a reason");
+        err
     };
     for cut in [
         0,
@@ -272,7 +271,15 @@ fn verify_catches_truncation_and_any_flipped_byte() {
     for i in positions {
         let mut b = bytes.clone();
         b[i] ^= 0x20;
-        check(&b, &format!("byte {i} flipped"));
+        let err = check(&b, &format!("byte {i} flipped"));
+        // Outside the trailer's own fields the cause is named, whatever
+        // the flip broke first (the version, a length, the JSON, ...).
+        if i < n - 56 || i >= n - 32 {
+            assert!(err.contains("checksum mismatch"), "byte {i} flipped: {err}");
+        }
+        // inspect reads the same file as a damaged backup too.
+        let out = boltsnap(["inspect".as_ref(), bad.as_os_str()]);
+        assert_eq!(out.status.code(), Some(2), "inspect, byte {i} flipped");
     }
     // A file of format version 1 (one zstd frame) is still read: this
     // small backup is one frame; made a version 1 file by its header and

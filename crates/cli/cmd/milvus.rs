@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Read, Seek, Write};
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
@@ -274,11 +274,22 @@ enum Source {
     Backup(Box<Manifest>, Vec<Record>),
 }
 
+/// A backup by its magic, or by its trailer's (a backup whose first bytes
+/// are damaged is still reported as a damaged backup, not as a db).
 fn is_backup(path: &Path) -> Result<bool> {
     let mut f = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
     let mut m = [0u8; 8];
     let n = f.read(&mut m)?;
-    Ok(n == 8 && &m == backup::MAGIC)
+    if n == 8 && &m == backup::MAGIC {
+        return Ok(true);
+    }
+    let len = f.metadata()?.len();
+    if len < (16 + backup::TRAILER_LEN) as u64 {
+        return Ok(false);
+    }
+    f.seek(std::io::SeekFrom::Start(len - backup::TRAILER_LEN as u64))?;
+    f.read_exact(&mut m)?;
+    Ok(&m == backup::TRAILER_MAGIC)
 }
 
 fn load(path: &Path) -> Result<Source> {
@@ -587,19 +598,25 @@ pub fn diff(a: &Path, b: &Path, limit: usize, json_out: bool) -> Result<Outcome>
 
 fn read_backup(path: &Path) -> Result<(Manifest, Vec<Record>)> {
     let f = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
-    let r = BackupReader::open(std::io::BufReader::new(f))
-        .with_context(|| path.display().to_string())?;
-    let manifest = r.manifest().clone();
-    let pb = progress(r.record_count(), "reading backup");
-    let mut recs = Vec::new();
-    for (i, rec) in r.records()?.enumerate() {
-        recs.push(rec.with_context(|| path.display().to_string())?);
-        if i % 4096 == 0 {
-            pb.set_position(i as u64);
+    let pb = progress(0, "reading backup");
+    let read = || -> milvus_meta::Result<(Manifest, Vec<Record>)> {
+        let r = BackupReader::open(std::io::BufReader::new(&f))?;
+        let manifest = r.manifest().clone();
+        pb.set_length(r.record_count());
+        let mut recs = Vec::new();
+        for (i, rec) in r.records()?.enumerate() {
+            recs.push(rec?);
+            if i % 4096 == 0 {
+                pb.set_position(i as u64);
+            }
         }
-    }
+        Ok((manifest, recs))
+    };
+    let got = read();
     pb.finish_and_clear();
-    Ok((manifest, recs))
+    // A damaged file is named as such, whatever broke first.
+    got.map_err(|e| backup::explain_error(&f, e))
+        .with_context(|| path.display().to_string())
 }
 
 pub fn restore(a: RestoreArgs) -> Result<Outcome> {

@@ -21,7 +21,7 @@
 mod read;
 mod write;
 
-pub use read::{verify, BackupReader, VerifyReport};
+pub use read::{checksum_matches, explain_error, verify, BackupReader, VerifyReport};
 pub use write::{write_jsonl, BackupWriter};
 
 use std::collections::BTreeMap;

@@ -328,9 +328,66 @@ pub struct VerifyReport {
     pub bytes: u64,
 }
 
+/// Whether a backup's bytes still match the SHA-256 its trailer carries:
+/// `Some(false)` when they were changed after it was written, `None` when
+/// there is no trailer to check against (not a backup, or cut short).
+/// Every format version ends with this trailer (magic, count, length,
+/// SHA-256 of everything before it).
+pub fn checksum_matches<R: Read + Seek>(mut r: R) -> Result<Option<bool>> {
+    let len = r.seek(SeekFrom::End(0))?;
+    let body = match len.checked_sub(TRAILER_LEN as u64) {
+        Some(b) if b >= 16 => b,
+        _ => return Ok(None),
+    };
+    r.seek(SeekFrom::Start(body))?;
+    let mut t = [0u8; TRAILER_LEN];
+    r.read_exact(&mut t)?;
+    if t.get(..8) != Some(&TRAILER_MAGIC[..]) {
+        return Ok(None);
+    }
+    r.seek(SeekFrom::Start(0))?;
+    let mut hash = Sha256::new();
+    let mut rest = (&mut r).take(body);
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = rest.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hash.update(buf.get(..n).unwrap_or_default());
+    }
+    let digest: [u8; 32] = hash.finalize().into();
+    Ok(Some(t.get(24..56) == Some(&digest[..])))
+}
+
+/// A reading error, restated when the file's checksum shows its bytes
+/// changed after it was written: a flipped byte shows first as whatever it
+/// broke (a version, a length, the manifest's JSON, the record order), and
+/// the cause is what a user needs to hear. Device errors pass unchanged.
+pub fn explain_error<R: Read + Seek>(r: R, err: Error) -> Error {
+    let symptom = match &err {
+        Error::Io(e) if e.kind() != io::ErrorKind::UnexpectedEof => return err,
+        Error::Io(_) | Error::NotABackup | Error::NewerFormat { .. } | Error::Damaged(_) => {
+            err.to_string()
+        }
+        _ => return err,
+    };
+    match checksum_matches(r) {
+        Ok(Some(false)) => damaged(format!(
+            "checksum mismatch: the file was changed or corrupted after it was written (first symptom: {symptom})"
+        )),
+        _ => err,
+    }
+}
+
 /// Reads a whole backup and checks everything: magic, version, trailer,
-/// checksum, record order and count, and the manifest's counts.
-pub fn verify<R: Read + Seek>(r: R) -> Result<VerifyReport> {
+/// checksum, record order and count, and the manifest's counts. A damaged
+/// file is reported as a checksum mismatch where that is the cause.
+pub fn verify<R: Read + Seek>(mut r: R) -> Result<VerifyReport> {
+    verify_parts(&mut r).map_err(|e| explain_error(&mut r, e))
+}
+
+fn verify_parts<R: Read + Seek>(r: R) -> Result<VerifyReport> {
     let b = BackupReader::open(r)?;
     let manifest = b.manifest().clone();
     let (mut records, mut bytes) = (0u64, 0u64);
