@@ -110,10 +110,10 @@ pub struct RestoreArgs {
     /// PEM private key of --cert.
     #[arg(long, value_name = "FILE", requires = "cert")]
     pub key: Option<PathBuf>,
-    /// Most operations per transaction (etcd's --max-txn-ops; default 128).
+    /// Most operations per transaction (etcd's --max-txn-ops).
     #[arg(long, default_value_t = 128)]
     pub max_ops: usize,
-    /// Most bytes per request (etcd's --max-request-bytes; default 1.5 MiB).
+    /// Most bytes per request (etcd's --max-request-bytes, 1.5 MiB).
     #[arg(long, default_value_t = 1536 * 1024)]
     pub max_bytes: usize,
     /// Write nothing. Online: connect, check the target and count the
@@ -152,7 +152,7 @@ pub struct ExportArgs {
     /// Only these Milvus roots (repeatable; default: every key, all roots).
     #[arg(long = "root")]
     pub roots: Vec<String>,
-    /// Export the keys as of this revision (default: the newest).
+    /// Export the keys as of this revision (0: the newest).
     #[arg(long, default_value_t = 0)]
     pub rev: i64,
     /// Keep `<root>/meta/session/id`, Milvus's ServerID counter.
@@ -195,6 +195,25 @@ pub enum WriteOut {
     Fields,
 }
 
+/// Output formats of the key listings (`ls`, `get`, `history`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
+pub enum KvWriteOut {
+    /// Key and value lines, as `etcdctl get` prints them.
+    #[default]
+    Simple,
+    /// JSON in etcdctl's shape (base64 keys and values).
+    Json,
+}
+
+impl From<KvWriteOut> for WriteOut {
+    fn from(w: KvWriteOut) -> WriteOut {
+        match w {
+            KvWriteOut::Simple => WriteOut::Simple,
+            KvWriteOut::Json => WriteOut::Json,
+        }
+    }
+}
+
 /// Whose HashKV rules to follow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
 pub enum HashRulesArg {
@@ -234,7 +253,7 @@ pub enum EtcdCommand {
         /// Only keys starting with this.
         #[arg(long, default_value = "")]
         prefix: String,
-        /// The revision to read at (default: the newest). Refused below the compact revision.
+        /// The revision to read at (0: the newest). Refused below the compact revision.
         #[arg(long, default_value_t = 0)]
         rev: i64,
         /// Print keys only.
@@ -243,7 +262,7 @@ pub enum EtcdCommand {
         /// Output format: simple (key and value lines, as etcdctl get) or json
         /// (etcdctl get -w json's shape, base64 keys and values).
         #[arg(short = 'w', long = "write-out", value_enum, default_value_t)]
-        write_out: WriteOut,
+        write_out: KvWriteOut,
         /// Read a damaged db: sound tree parts, the other meta, and a page
         /// scan (see `export --salvage`); the report goes to stderr.
         #[arg(long)]
@@ -255,12 +274,12 @@ pub enum EtcdCommand {
         db: EtcdDbArg,
         /// The key.
         key: String,
-        /// The revision to read at (default: the newest).
+        /// The revision to read at (0: the newest).
         #[arg(long, default_value_t = 0)]
         rev: i64,
         /// Output format (simple: key and value lines; json: etcdctl's shape).
         #[arg(short = 'w', long = "write-out", value_enum, default_value_t)]
-        write_out: WriteOut,
+        write_out: KvWriteOut,
     },
     /// Every revision of one key still on disk: puts and deletes, with leases.
     History {
@@ -270,7 +289,7 @@ pub enum EtcdCommand {
         key: String,
         /// Output format (simple or json).
         #[arg(short = 'w', long = "write-out", value_enum, default_value_t)]
-        write_out: WriteOut,
+        write_out: KvWriteOut,
     },
     /// The HashKV that `etcdctl endpoint hashkv --rev R` prints for this db.
     Hashkv {

@@ -21,6 +21,15 @@ impl AsRef<[u8]> for Bytes {
     }
 }
 
+/// Opens an input file for reading, refusing a directory by name.
+pub fn open_file(path: &Path) -> Result<File> {
+    let file = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    if file.metadata().is_ok_and(|m| m.is_dir()) {
+        anyhow::bail!("{}: is a directory, expected a file", path.display());
+    }
+    Ok(file)
+}
+
 /// Maps `path` read-only. No lock is taken, so a running etcd holding the
 /// file is never blocked; the file is never opened for writing.
 pub fn map(path: &Path) -> Result<Bytes> {

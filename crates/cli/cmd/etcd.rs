@@ -30,7 +30,7 @@ pub fn run(c: EtcdCommand) -> Result<Outcome> {
             prefix.as_bytes(),
             rev,
             keys_only,
-            write_out,
+            write_out.into(),
             salvage,
         ),
         EtcdCommand::Get {
@@ -38,8 +38,10 @@ pub fn run(c: EtcdCommand) -> Result<Outcome> {
             key,
             rev,
             write_out,
-        } => get(&db.path, key.as_bytes(), rev, write_out),
-        EtcdCommand::History { db, key, write_out } => history(&db.path, key.as_bytes(), write_out),
+        } => get(&db.path, key.as_bytes(), rev, write_out.into()),
+        EtcdCommand::History { db, key, write_out } => {
+            history(&db.path, key.as_bytes(), write_out.into())
+        }
         EtcdCommand::Hashkv {
             db,
             rev,

@@ -1,7 +1,6 @@
 //! `export`, `verify`, `inspect`, `diff`: the Milvus rescue commands.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{BufWriter, Read, Seek, Write};
 use std::path::Path;
 
@@ -57,11 +56,18 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
     let (read, source_sha) = std::thread::scope(|s| {
         let h = s.spawn(|| sha256_hex(whole.as_ref()));
         let r = match &edb {
-            Some(db) => db.live(a.rev).map(|v| (v, None)).with_context(|| {
-                format!(
-                    "{}: cannot read as an etcd db (try --salvage)",
+            Some(db) => db.live(a.rev).map(|v| (v, None)).map_err(|e| {
+                // A revision out of range is a usage error, not damage.
+                let hint = match e {
+                    etcd_store::Error::Compacted { .. }
+                    | etcd_store::Error::FutureRevision { .. }
+                    | etcd_store::Error::InvalidArgument(_) => "",
+                    _ => " (a damaged file? try --salvage)",
+                };
+                anyhow::Error::new(e).context(format!(
+                    "{}: cannot read as an etcd db{hint}",
                     a.db.display()
-                )
+                ))
             }),
             None => crate::input::salvaged_view(&whole, &a.db, a.exclude_stale)
                 .map(|(v, r)| (v, Some(r))),
@@ -228,7 +234,7 @@ fn salvage_outcome(report: Option<&etcd_store::salvage::SalvageReport>, kept: u6
 }
 
 pub fn verify(path: &Path, json_out: bool) -> Result<Outcome> {
-    let f = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let f = crate::input::open_file(path)?;
     let mut o = out::stdout();
     match backup::verify(std::io::BufReader::new(f)) {
         Ok(r) => {
@@ -277,7 +283,7 @@ enum Source {
 /// A backup by its magic, or by its trailer's (a backup whose first bytes
 /// are damaged is still reported as a damaged backup, not as a db).
 fn is_backup(path: &Path) -> Result<bool> {
-    let mut f = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let mut f = crate::input::open_file(path)?;
     let mut m = [0u8; 8];
     let n = f.read(&mut m)?;
     if n == 8 && &m == backup::MAGIC {
@@ -413,8 +419,14 @@ pub fn inspect(
             };
             writeln!(
                 o,
-                "    {}.{} (id {}){state}: {} rows in {} segments, {} shards, {}",
-                c.database, c.name, c.id, c.rows, c.segments, c.shards, c.consistency
+                "    {}.{} (id {}){state}: {} in {}, {}, {}",
+                c.database,
+                c.name,
+                c.id,
+                plural(c.rows, "row"),
+                plural(c.segments, "segment"),
+                plural(c.shards, "shard"),
+                c.consistency
             )?;
             let fields: Vec<String> = c
                 .fields
@@ -597,7 +609,7 @@ pub fn diff(a: &Path, b: &Path, limit: usize, json_out: bool) -> Result<Outcome>
 }
 
 fn read_backup(path: &Path) -> Result<(Manifest, Vec<Record>)> {
-    let f = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let f = crate::input::open_file(path)?;
     let pb = progress(0, "reading backup");
     let read = || -> milvus_meta::Result<(Manifest, Vec<Record>)> {
         let r = BackupReader::open(std::io::BufReader::new(&f))?;
@@ -735,4 +747,10 @@ fn restore_snapshot(a: &RestoreArgs, snapshot: &Path) -> Result<Outcome> {
     }
     o.flush()?;
     Ok(Outcome::Ok)
+}
+
+/// "1 row", "2 rows".
+fn plural(n: impl Into<i128>, what: &str) -> String {
+    let n = n.into();
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
 }
