@@ -57,13 +57,26 @@ pub fn map(path: &Path) -> Result<Bytes> {
 /// Opens a bbolt database read-only, naming the file in any error.
 pub fn open_db(path: &Path) -> Result<bbolt::Db<Bytes>> {
     let bytes = map(path)?;
+    not_a_backup(path, &bytes)?;
     bbolt::Db::open(bytes)
         .with_context(|| format!("{}: cannot open as a bbolt database", path.display()))
+}
+
+/// A boltsnap backup given where a db is expected is named as such.
+fn not_a_backup(path: &Path, bytes: &Bytes) -> Result<()> {
+    if bytes.as_ref().starts_with(milvus_meta::backup::MAGIC) {
+        anyhow::bail!(
+            "{}: is a boltsnap backup, not a db (read it with inspect, verify, diff or restore)",
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 /// Opens an etcd db or snapshot file read-only, naming the file in any error.
 pub fn open_etcd(path: &Path) -> Result<etcd_store::EtcdDb<Bytes>> {
     let bytes = map(path)?;
+    not_a_backup(path, &bytes)?;
     etcd_store::EtcdDb::open(bytes)
         .with_context(|| format!("{}: cannot open as an etcd db", path.display()))
 }

@@ -639,6 +639,11 @@ pub fn restore(a: RestoreArgs) -> Result<Outcome> {
 }
 
 fn restore_online(a: &RestoreArgs) -> Result<Outcome> {
+    for ep in &a.endpoints {
+        if !(ep.starts_with("http://") || ep.starts_with("https://")) {
+            bail!("--endpoints {ep}: not an http:// or https:// URL (etcd's client URL, e.g. http://127.0.0.1:2379)");
+        }
+    }
     let (manifest, recs) = read_backup(&a.backup)?;
     let user = match &a.user {
         None => None,
