@@ -94,3 +94,26 @@ pub fn salvaged_view<'a>(
     let view = s.live_with(exclude_stale).with_context(ctx)?;
     Ok((view, s.report))
 }
+
+/// Adds "try --salvage" to an error that comes from a damaged db (not to
+/// a missing file, a backup, or a revision out of range), for the
+/// commands that have --salvage.
+pub fn salvage_hint(e: anyhow::Error) -> anyhow::Error {
+    let damage = e.chain().any(|c| {
+        c.downcast_ref::<bbolt::Error>().is_some()
+            || c.downcast_ref::<etcd_store::Error>().is_some_and(|x| {
+                !matches!(
+                    x,
+                    etcd_store::Error::Compacted { .. }
+                        | etcd_store::Error::FutureRevision { .. }
+                        | etcd_store::Error::InvalidArgument(_)
+                        | etcd_store::Error::NotEtcd(_)
+                )
+            })
+    });
+    if damage {
+        anyhow::anyhow!("{e:#} (a damaged file? try --salvage)")
+    } else {
+        e
+    }
+}

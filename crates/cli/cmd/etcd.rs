@@ -311,8 +311,11 @@ fn ls(
         }
         return Ok(Outcome::Ok);
     }
-    let db = open_etcd(path)?;
-    let view = db.live(rev).with_context(|| path.display().to_string())?;
+    let db = open_etcd(path).map_err(crate::input::salvage_hint)?;
+    let view = db
+        .live(rev)
+        .with_context(|| path.display().to_string())
+        .map_err(crate::input::salvage_hint)?;
     print_live(&view, prefix, keys_only, w)
 }
 

@@ -334,10 +334,13 @@ pub fn inspect(
         let recs: Vec<Record> = v.keys.iter().map(Record::from_live).collect();
         (recs, v.revision, "etcd db, salvaged")
     } else {
-        match load(path)? {
+        match load(path).map_err(crate::input::salvage_hint)? {
             Source::Backup(m, r) => (r, m.revision, "backup"),
             Source::Db(db) => {
-                let v = db.live(0).with_context(|| path.display().to_string())?;
+                let v = db
+                    .live(0)
+                    .with_context(|| path.display().to_string())
+                    .map_err(crate::input::salvage_hint)?;
                 let kind = if db.trailer().is_some() {
                     "etcd snapshot file"
                 } else {
