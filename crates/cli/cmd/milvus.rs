@@ -198,11 +198,7 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
             )?;
         }
         if let Some(r) = &salvage_report {
-            writeln!(
-                e,
-                "salvage: {} entries from the tree(s) (meta {:?}; {} rebuilt from damaged elements), {} from the page scan; {} damaged places; {} scan-only entries at or below the compact revision {} left out; {} revision gaps, {} lost ranges {}; {} keys possibly stale ({} of them left out); {} conflicts",
-                r.entries_from_tree, r.metas_read, r.entries_rebuilt, r.entries_from_scan, r.damaged.len(), r.left_out_below_compact.len(), r.compact_revision, r.revision_gaps.len(), r.lost_ranges.len(), r.lost_ranges.join(" "), r.possibly_stale_keys, r.stale_left_out, r.conflicts.len()
-            )?;
+            writeln!(e, "salvage: {}", salvage_summary(r))?;
             if let Some(cut) = r.consistent_up_to {
                 writeln!(e, "salvage: the newest revisions are lost: this is the store as it was at revision {cut} ({} later entries left out)", r.dropped_after_cut)?;
             }
@@ -761,4 +757,63 @@ fn restore_snapshot(a: &RestoreArgs, snapshot: &Path) -> Result<Outcome> {
 fn plural(n: impl Into<i128>, what: &str) -> String {
     let n = n.into();
     format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
+/// The salvage report in one line, naming only what happened.
+fn salvage_summary(r: &etcd_store::salvage::SalvageReport) -> String {
+    let metas: Vec<String> = r.metas_read.iter().map(u8::to_string).collect();
+    let s = if metas.len() > 1 { "s" } else { "" };
+    let mut parts = vec![format!(
+        "{} entries from the tree{s} of meta page{s} {}",
+        r.entries_from_tree,
+        metas.join(", then ")
+    )];
+    let mut add = |n: usize, what: String| {
+        if n > 0 {
+            parts.push(what);
+        }
+    };
+    add(
+        r.entries_rebuilt as usize,
+        format!("{} rebuilt from damaged elements", r.entries_rebuilt),
+    );
+    add(
+        r.entries_from_scan as usize,
+        format!("{} found only by the page scan", r.entries_from_scan),
+    );
+    add(
+        r.damaged.len(),
+        format!("{} damaged places", r.damaged.len()),
+    );
+    add(
+        r.left_out_below_compact.len(),
+        format!(
+            "{} old copies at or below the compact revision {} left out",
+            r.left_out_below_compact.len(),
+            r.compact_revision
+        ),
+    );
+    add(
+        r.revision_gaps.len(),
+        format!("{} revision gaps", r.revision_gaps.len()),
+    );
+    add(
+        r.lost_ranges.len(),
+        format!("lost revision ranges {}", r.lost_ranges.join(" ")),
+    );
+    add(
+        r.possibly_stale_keys as usize,
+        format!(
+            "{} keys possibly stale ({} left out)",
+            r.possibly_stale_keys, r.stale_left_out
+        ),
+    );
+    add(
+        r.conflicts.len(),
+        format!("{} disagreeing copies", r.conflicts.len()),
+    );
+    if !r.found_damage() {
+        parts.push("no damage found".into());
+    }
+    parts.join("; ")
 }
