@@ -358,7 +358,8 @@ pub struct DbArg {
 
 #[derive(Args, Debug, Clone, Copy)]
 pub struct JsonArg {
-    /// Print JSON for scripts instead of text.
+    /// Print JSON for scripts instead of text: one document, except `bolt
+    /// keys` and `bolt walk`, which print one JSON object per line.
     #[arg(long)]
     pub json: bool,
 }

@@ -261,8 +261,9 @@ fn status(path: &Path, w: WriteOut, detail: bool) -> Result<Outcome> {
                 ))
                 .collect::<Vec<_>>()
                 .join(", ")
+                .or_none()
         )?;
-        writeln!(o, "roles:                 {}", c.roles.join(", "))?;
+        writeln!(o, "roles:                 {}", c.roles.join(", ").or_none())?;
         writeln!(
             o,
             "leases:                {}",
@@ -506,5 +507,20 @@ mod tests {
         assert_eq!(humanize_bytes(86016), "86 kB");
         assert_eq!(humanize_bytes(2_100_000), "2.1 MB");
         assert_eq!(humanize_bytes(999), "999 B");
+    }
+}
+
+trait OrNone {
+    fn or_none(self) -> String;
+}
+
+impl OrNone for String {
+    /// "(none)" for an empty list.
+    fn or_none(self) -> String {
+        if self.is_empty() {
+            "(none)".into()
+        } else {
+            self
+        }
     }
 }
