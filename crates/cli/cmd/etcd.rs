@@ -496,20 +496,6 @@ fn hashkv(path: &Path, rev: i64, rules: HashRulesArg, w: WriteOut) -> Result<Out
     Ok(Outcome::Ok)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn humanize_like_go() {
-        assert_eq!(humanize_bytes(5), "5 B");
-        assert_eq!(humanize_bytes(24576), "25 kB");
-        assert_eq!(humanize_bytes(86016), "86 kB");
-        assert_eq!(humanize_bytes(2_100_000), "2.1 MB");
-        assert_eq!(humanize_bytes(999), "999 B");
-    }
-}
-
 trait OrNone {
     fn or_none(self) -> String;
 }
@@ -522,5 +508,19 @@ impl OrNone for String {
         } else {
             self
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn humanize_like_go() {
+        assert_eq!(humanize_bytes(5), "5 B");
+        assert_eq!(humanize_bytes(24576), "25 kB");
+        assert_eq!(humanize_bytes(86016), "86 kB");
+        assert_eq!(humanize_bytes(2_100_000), "2.1 MB");
+        assert_eq!(humanize_bytes(999), "999 B");
     }
 }
