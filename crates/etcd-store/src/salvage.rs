@@ -348,6 +348,13 @@ pub fn salvage(data: &[u8]) -> Result<Salvaged<'_>> {
     // Entries reached only through the older meta page's tree.
     let mut from_older: std::collections::BTreeSet<RevisionKey> = Default::default();
     let mut trees: Vec<TreeRead> = Vec::new();
+    // A meta page that does not validate is damage (a torn last write),
+    // even when the other one leads to every key.
+    for (slot, m) in db.metas().iter().enumerate() {
+        if let Err(e) = m {
+            report.damaged.push(format!("meta page {slot}: {e}"));
+        }
+    }
     // 1. The trees, newest meta first.
     let views = [bbolt::MetaChoice::Newest, bbolt::MetaChoice::Older];
     let mut used_slots = Vec::new();
@@ -372,6 +379,13 @@ pub fn salvage(data: &[u8]) -> Result<Salvaged<'_>> {
         };
         let bucket = match v.bucket(&[crate::meta::buckets::KEY]) {
             Ok(b) => b,
+            // An older tree from before etcd made its buckets (a db with
+            // one commit, or just after a defrag) is not damage.
+            Err(bbolt::Error::BucketNotFound(_)) if !trees.is_empty() => {
+                tree.lost.push(Lost::ALL);
+                trees.push(tree);
+                continue;
+            }
             Err(e) => {
                 report
                     .damaged
@@ -837,6 +851,58 @@ mod tests {
         };
         assert!(leaves.len() > 6);
         (file, leaves)
+    }
+
+    /// The two meta pages of `file`, (slot, parsed), older first.
+    fn metas_older_first(file: &[u8]) -> [(usize, bbolt::format::Meta); 2] {
+        let ps = 4096;
+        let m = |slot: usize| {
+            let page = &file[slot * ps..(slot + 1) * ps];
+            (
+                slot,
+                bbolt::format::Meta::parse(page, bbolt::ByteOrder::Little).unwrap(),
+            )
+        };
+        let (a, b) = (m(0), m(1));
+        if a.1.txid < b.1.txid {
+            [a, b]
+        } else {
+            [b, a]
+        }
+    }
+
+    #[test]
+    fn a_sound_file_salvages_clean_and_a_broken_meta_is_damage() {
+        let (clean, _) = many_puts(None);
+        assert!(!salvage(&clean[..]).unwrap().report.found_damage());
+        // The older meta's tree from before etcd made its buckets (a db of
+        // one commit): here its root is the `key` bucket's own root page,
+        // a sound tree with no `key` bucket in it. Not damage.
+        let mut older_tree = clean.clone();
+        let [(slot, mut meta), _] = metas_older_first(&clean);
+        let key_root = {
+            let db = bbolt::Db::open(&clean[..]).unwrap();
+            db.bucket(&[b"key"]).unwrap().root_page()
+        };
+        meta.root = key_root;
+        meta.encode_page(slot as u64, &mut older_tree[slot * 4096..(slot + 1) * 4096])
+            .unwrap();
+        let s = salvage(&older_tree[..]).unwrap();
+        assert!(!s.report.found_damage(), "{:?}", s.report);
+        assert_eq!(s.report.metas_read.len(), 2, "both trees were read");
+        // The newest meta page broken (a torn last write): every key still
+        // comes back through the other one, and the damage is reported.
+        let mut torn = clean.clone();
+        let [_, (newest, _)] = metas_older_first(&clean);
+        torn[newest * 4096 + 16 + 56] ^= 1;
+        let mut s = salvage(&torn[..]).unwrap();
+        assert!(s.report.found_damage(), "{:?}", s.report);
+        assert!(s
+            .report
+            .damaged
+            .iter()
+            .any(|d| d.starts_with(&format!("meta page {newest}"))));
+        assert_eq!(s.live().unwrap().keys.len(), 200);
     }
 
     /// Single bit flips in page headers and element fields: every entry
