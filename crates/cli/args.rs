@@ -11,9 +11,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// taken (a running etcd is never blocked), and nothing is written back.
 ///
 /// Exit codes: 0 success; 1 the command worked and found problems (check
-/// findings, a damaged backup, differences, key not found, a restore whose
-/// read-back differs); 2 usage error or unusable input, with a message
-/// naming the file.
+/// findings, `verify` of a damaged backup, differences, key not found, a
+/// restore whose read-back differs, a `--salvage` read that met damage:
+/// its output is written); 2 usage error or unusable input, with a
+/// message naming the file.
 #[derive(Parser, Debug)]
 #[command(
     name = "boltsnap",

@@ -63,7 +63,7 @@ pub fn open_db(path: &Path) -> Result<bbolt::Db<Bytes>> {
 }
 
 /// A boltsnap backup given where a db is expected is named as such.
-fn not_a_backup(path: &Path, bytes: &Bytes) -> Result<()> {
+pub fn not_a_backup(path: &Path, bytes: &Bytes) -> Result<()> {
     if bytes.as_ref().starts_with(milvus_meta::backup::MAGIC) {
         anyhow::bail!(
             "{}: is a boltsnap backup, not a db (read it with inspect, verify, diff or restore)",
@@ -89,6 +89,7 @@ pub fn salvaged_view<'a>(
     path: &Path,
     exclude_stale: bool,
 ) -> Result<(etcd_store::LiveView<'a>, etcd_store::salvage::SalvageReport)> {
+    not_a_backup(path, bytes)?;
     let ctx = || format!("{}: salvage", path.display());
     let mut s = etcd_store::salvage::salvage(bytes.as_ref()).with_context(ctx)?;
     let view = s.live_with(exclude_stale).with_context(ctx)?;
@@ -99,17 +100,25 @@ pub fn salvaged_view<'a>(
 /// a missing file, a backup, or a revision out of range), for the
 /// commands that have --salvage.
 pub fn salvage_hint(e: anyhow::Error) -> anyhow::Error {
+    // Not a bbolt file at all (no valid meta page, too short): salvage
+    // needs one meta page to start from.
+    let bolt_damage = |x: &bbolt::Error| {
+        !matches!(
+            x,
+            bbolt::Error::InvalidDatabase { .. } | bbolt::Error::TooSmall { .. }
+        )
+    };
     let damage = e.chain().any(|c| {
-        c.downcast_ref::<bbolt::Error>().is_some()
-            || c.downcast_ref::<etcd_store::Error>().is_some_and(|x| {
-                !matches!(
-                    x,
+        c.downcast_ref::<bbolt::Error>().is_some_and(bolt_damage)
+            || c.downcast_ref::<etcd_store::Error>()
+                .is_some_and(|x| match x {
+                    etcd_store::Error::Bolt(b) => bolt_damage(b),
                     etcd_store::Error::Compacted { .. }
-                        | etcd_store::Error::FutureRevision { .. }
-                        | etcd_store::Error::InvalidArgument(_)
-                        | etcd_store::Error::NotEtcd(_)
-                )
-            })
+                    | etcd_store::Error::FutureRevision { .. }
+                    | etcd_store::Error::InvalidArgument(_)
+                    | etcd_store::Error::NotEtcd(_) => false,
+                    _ => true,
+                })
     });
     if damage {
         anyhow::anyhow!("{e:#} (a damaged file? try --salvage)")

@@ -172,6 +172,21 @@ pub fn check_output(
     Ok(())
 }
 
+/// Refuses to write to standard output when it is redirected into an
+/// input (`export db -o - >> db`).
+pub fn check_stdout(inputs: &[&std::path::Path]) -> anyhow::Result<()> {
+    let stdout = std::path::Path::new("/dev/stdout");
+    for input in inputs {
+        if same_file(stdout, input) {
+            anyhow::bail!(
+                "standard output is the input file {}; boltsnap never writes its input",
+                input.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Whether two paths name the same file (through links too).
 fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
     match (std::fs::metadata(a), std::fs::metadata(b)) {

@@ -173,6 +173,16 @@ fn no_command_writes_over_its_input() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains("never replaces its input"), "{args:?}: {err}");
     }
+    // Standard output redirected into the input (`-o - >> in.db`).
+    let appending = std::fs::OpenOptions::new().append(true).open(&db).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_boltsnap"))
+        .args(["export".as_ref(), d, "-o".as_ref(), "-".as_ref()])
+        .stdout(appending)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "-o - into the input: {err}");
+    assert!(err.contains("never writes its input"), "{err}");
     assert!(
         std::fs::read(&db).unwrap() == before,
         "the input db changed"
@@ -181,4 +191,53 @@ fn no_command_writes_over_its_input() {
         std::fs::read(&backup).unwrap() == backup_before,
         "the backup changed"
     );
+}
+
+/// A db whose last bytes happen to read like a backup's trailer is still a
+/// db, and a backup given where a db is expected is named as a backup.
+#[test]
+fn backups_and_dbs_are_told_apart() {
+    let dir = tempdir("tell-apart");
+    let mut b = std::fs::read(testdata("milvus-2.3.5/small.db")).unwrap();
+    let n = b.len();
+    b[n - 56..n - 48].copy_from_slice(b"BSNAPEND");
+    let db = dir.join("odd-tail.db");
+    std::fs::write(&db, &b).unwrap();
+    ok(
+        &boltsnap(["inspect".as_ref(), db.as_os_str()]),
+        "inspect a db with a trailer-like tail",
+    );
+    let backup = dir.join("b.bsnap");
+    ok(
+        &boltsnap([
+            "export".as_ref(),
+            db.as_os_str(),
+            "-o".as_ref(),
+            backup.as_os_str(),
+        ]),
+        "export",
+    );
+    let (x, bk) = (dir.join("x.bsnap"), backup.as_os_str());
+    let cases: Vec<Vec<&std::ffi::OsStr>> = vec![
+        vec!["export".as_ref(), bk, "-o".as_ref(), x.as_os_str()],
+        vec![
+            "export".as_ref(),
+            bk,
+            "-o".as_ref(),
+            x.as_os_str(),
+            "--salvage".as_ref(),
+        ],
+        vec!["inspect".as_ref(), "--salvage".as_ref(), bk],
+        vec!["etcd".as_ref(), "status".as_ref(), bk],
+        vec!["bolt".as_ref(), "check".as_ref(), bk],
+    ];
+    for args in cases {
+        let out = boltsnap(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("is a boltsnap backup, not a db"),
+            "{args:?}: {err}"
+        );
+    }
 }

@@ -53,6 +53,20 @@ fn restore_on(v: EtcdVersion) {
         );
         assert!(String::from_utf8_lossy(&dry).contains("nothing written"));
         assert!(!snap.exists(), "--dry-run wrote {}", snap.display());
+        // It checks that the output could be written.
+        let nowhere = dir.join("no-such-dir").join("x.db");
+        let out = boltsnap([
+            "restore".as_ref(),
+            backup.as_os_str(),
+            "--snapshot".as_ref(),
+            nowhere.as_os_str(),
+            "--dry-run".as_ref(),
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "--dry-run into a missing directory"
+        );
         let out = ok(
             &boltsnap([
                 "restore".as_ref(),

@@ -36,39 +36,33 @@ fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
 
 pub fn export(a: ExportArgs) -> Result<Outcome> {
     let to_stdout = a.output.as_os_str() == "-";
-    if !to_stdout {
+    if to_stdout {
+        crate::out::check_stdout(&[&a.db])?;
+    } else {
         crate::out::check_output(&a.output, &[&a.db], a.force)?;
     }
     // The manifest records the source's SHA-256: hash it on another core
     // while this one reads the keys.
     let whole = map(&a.db)?;
+    crate::input::not_a_backup(&a.db, &whole)?;
     let file_len = whole.as_ref().len() as u64;
     let edb = if a.salvage {
         None
     } else {
-        Some(etcd_store::EtcdDb::open(whole.as_ref()).with_context(|| {
-            format!(
-                "{}: cannot open as an etcd db (a damaged file? try --salvage)",
-                a.db.display()
-            )
-        })?)
+        Some(
+            etcd_store::EtcdDb::open(whole.as_ref())
+                .with_context(|| format!("{}: cannot open as an etcd db", a.db.display()))
+                .map_err(crate::input::salvage_hint)?,
+        )
     };
     let (read, source_sha) = std::thread::scope(|s| {
         let h = s.spawn(|| sha256_hex(whole.as_ref()));
         let r = match &edb {
-            Some(db) => db.live(a.rev).map(|v| (v, None)).map_err(|e| {
-                // A revision out of range is a usage error, not damage.
-                let hint = match e {
-                    etcd_store::Error::Compacted { .. }
-                    | etcd_store::Error::FutureRevision { .. }
-                    | etcd_store::Error::InvalidArgument(_) => "",
-                    _ => " (a damaged file? try --salvage)",
-                };
-                anyhow::Error::new(e).context(format!(
-                    "{}: cannot read as an etcd db{hint}",
-                    a.db.display()
-                ))
-            }),
+            Some(db) => db
+                .live(a.rev)
+                .map(|v| (v, None))
+                .with_context(|| format!("{}: cannot read as an etcd db", a.db.display()))
+                .map_err(crate::input::salvage_hint),
             None => crate::input::salvaged_view(&whole, &a.db, a.exclude_stale)
                 .map(|(v, r)| (v, Some(r))),
         };
@@ -284,6 +278,15 @@ fn is_backup(path: &Path) -> Result<bool> {
     let n = f.read(&mut m)?;
     if n == 8 && &m == backup::MAGIC {
         return Ok(true);
+    }
+    // A bbolt file (its first meta page's magic) is never taken for a
+    // backup, whatever its last bytes hold.
+    let mut magic = [0u8; 4];
+    f.seek(std::io::SeekFrom::Start(16))?;
+    if f.read(&mut magic)? == 4
+        && (u32::from_le_bytes(magic) == 0xED0C_DAED || u32::from_be_bytes(magic) == 0xED0C_DAED)
+    {
+        return Ok(false);
     }
     let len = f.metadata()?.len();
     if len < (16 + backup::TRAILER_LEN) as u64 {
@@ -639,7 +642,8 @@ pub fn restore(a: RestoreArgs) -> Result<Outcome> {
 
 fn restore_online(a: &RestoreArgs) -> Result<Outcome> {
     for ep in &a.endpoints {
-        if !(ep.starts_with("http://") || ep.starts_with("https://")) {
+        let lower = ep.to_ascii_lowercase();
+        if !(lower.starts_with("http://") || lower.starts_with("https://")) {
             bail!("--endpoints {ep}: not an http:// or https:// URL (etcd's client URL, e.g. http://127.0.0.1:2379)");
         }
     }
@@ -705,6 +709,17 @@ fn restore_snapshot(a: &RestoreArgs, snapshot: &Path) -> Result<Outcome> {
     crate::out::check_output(snapshot, &[&a.backup], a.force)?;
     let (manifest, recs) = read_backup(&a.backup)?;
     if a.dry_run {
+        let dir = match snapshot.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        if !dir.is_dir() {
+            bail!(
+                "{}: cannot be written: {} is not a directory",
+                snapshot.display(),
+                dir.display()
+            );
+        }
         println!(
             "dry run: would write {} keys at revision {} into {} (page size {}); nothing written",
             recs.len(),
@@ -712,7 +727,8 @@ fn restore_snapshot(a: &RestoreArgs, snapshot: &Path) -> Result<Outcome> {
                 .map(|r| r.mod_revision)
                 .max()
                 .unwrap_or(0)
-                .max(manifest.revision),
+                .max(manifest.revision)
+                .max(1),
             snapshot.display(),
             a.page_size
         );

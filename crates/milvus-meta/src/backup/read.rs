@@ -372,6 +372,9 @@ pub fn explain_error<R: Read + Seek>(r: R, err: Error) -> Error {
         }
         _ => return err,
     };
+    if symptom.contains("checksum mismatch") {
+        return err;
+    }
     match checksum_matches(r) {
         Ok(Some(false)) => damaged(format!(
             "checksum mismatch: the file was changed or corrupted after it was written (first symptom: {symptom})"
