@@ -4,7 +4,7 @@
 //! boltdb 1.3.1 `bolt` CLI (Debian ships no bbolt CLI). Re-bless with
 //! `tools/gen-bolt-fixtures.sh golden testdata/bolt`.
 
-use crate::{boltsnap, ok, tempdir, testdata};
+use crate::{boltsnap, export_ok, ok, tempdir, testdata};
 
 struct Golden {
     file: String,
@@ -127,15 +127,7 @@ fn no_command_writes_over_its_input() {
     let link = dir.join("link.db");
     std::fs::hard_link(&db, &link).unwrap();
     let backup = dir.join("b.bsnap");
-    ok(
-        &boltsnap([
-            "export".as_ref(),
-            db.as_os_str(),
-            "-o".as_ref(),
-            backup.as_os_str(),
-        ]),
-        "export",
-    );
+    export_ok(&db, &backup);
     let backup_before = std::fs::read(&backup).unwrap();
     let d = db.as_os_str();
     let l = link.as_os_str();
@@ -208,15 +200,7 @@ fn backups_and_dbs_are_told_apart() {
         "inspect a db with a trailer-like tail",
     );
     let backup = dir.join("b.bsnap");
-    ok(
-        &boltsnap([
-            "export".as_ref(),
-            db.as_os_str(),
-            "-o".as_ref(),
-            backup.as_os_str(),
-        ]),
-        "export",
-    );
+    export_ok(&db, &backup);
     let (x, bk) = (dir.join("x.bsnap"), backup.as_os_str());
     let cases: Vec<Vec<&std::ffi::OsStr>> = vec![
         vec!["export".as_ref(), bk, "-o".as_ref(), x.as_os_str()],

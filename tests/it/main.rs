@@ -58,6 +58,19 @@ pub fn ok(out: &Output, what: &str) -> Vec<u8> {
     out.stdout.clone()
 }
 
+/// Runs `boltsnap export DB -o OUT` and asserts it succeeded.
+pub fn export_ok(db: &Path, out: &Path) {
+    ok(
+        &boltsnap([
+            "export".as_ref(),
+            db.as_os_str(),
+            "-o".as_ref(),
+            out.as_os_str(),
+        ]),
+        "export",
+    );
+}
+
 /// The `.db` fixtures of a testdata directory, sorted.
 pub fn dbs(dir: &str) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(testdata(dir))

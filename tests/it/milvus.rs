@@ -7,7 +7,7 @@ use serde_json::Value;
 use sha2::Digest;
 
 use crate::peers::{gobolt, run_gobolt};
-use crate::{boltsnap, ok, tempdir, testdata};
+use crate::{boltsnap, export_ok, ok, tempdir, testdata};
 
 const DBS: [(&str, &str); 3] = [
     ("small.db", "by-dev"),
@@ -222,15 +222,7 @@ fn verify_catches_truncation_and_any_flipped_byte() {
     let dir = tempdir("verify-damage");
     let db = testdata("milvus-2.3.5/small.db");
     let good = dir.join("good.bsnap");
-    ok(
-        &boltsnap([
-            "export".as_ref(),
-            db.as_os_str(),
-            "-o".as_ref(),
-            good.as_os_str(),
-        ]),
-        "export",
-    );
+    export_ok(&db, &good);
     let bytes = std::fs::read(&good).unwrap();
     ok(
         &boltsnap(["verify".as_ref(), good.as_os_str()]),
@@ -439,15 +431,7 @@ fn diff_compares_dbs_and_backups() {
     let same = boltsnap(["diff".as_ref(), db.as_os_str(), db.as_os_str()]);
     assert_eq!(same.status.code(), Some(0));
     let b = dir.join("s.bsnap");
-    ok(
-        &boltsnap([
-            "export".as_ref(),
-            db.as_os_str(),
-            "-o".as_ref(),
-            b.as_os_str(),
-        ]),
-        "export",
-    );
+    export_ok(&db, &b);
     let d = boltsnap([
         "diff".as_ref(),
         "--json".as_ref(),

@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use crate::peers::{etcd, free_port, snapshot_restore, EtcdServer, EtcdVersion};
-use crate::{boltsnap, ok, tempdir, testdata};
+use crate::{boltsnap, export_ok, ok, tempdir, testdata};
 
 fn restore_on(v: EtcdVersion) {
     let Some(bins) = etcd(v) else { return };
@@ -14,15 +14,7 @@ fn restore_on(v: EtcdVersion) {
         let db = testdata(&format!("milvus-2.3.5/{name}"));
         let backup = dir.join("b.bsnap");
         let jsonl = dir.join("b.jsonl");
-        ok(
-            &boltsnap([
-                "export".as_ref(),
-                db.as_os_str(),
-                "-o".as_ref(),
-                backup.as_os_str(),
-            ]),
-            "export",
-        );
+        export_ok(&db, &backup);
         ok(
             &boltsnap([
                 "export".as_ref(),
@@ -133,15 +125,7 @@ fn online_on(v: EtcdVersion) {
     let db = testdata("milvus-2.3.5/two-databases.db");
     let backup = dir.join("b.bsnap");
     let jsonl = dir.join("b.jsonl");
-    ok(
-        &boltsnap([
-            "export".as_ref(),
-            db.as_os_str(),
-            "-o".as_ref(),
-            backup.as_os_str(),
-        ]),
-        "export",
-    );
+    export_ok(&db, &backup);
     ok(
         &boltsnap([
             "export".as_ref(),
