@@ -126,3 +126,25 @@ pub fn salvage_hint(e: anyhow::Error) -> anyhow::Error {
         e
     }
 }
+
+/// Exit 1 after a salvage that found damage: the output holds what could
+/// be recovered, and the report says what may be missing.
+pub fn salvage_outcome(
+    report: Option<&etcd_store::salvage::SalvageReport>,
+    kept: u64,
+) -> crate::Outcome {
+    let Some(r) = report else {
+        return crate::Outcome::Ok;
+    };
+    if kept == 0 {
+        eprintln!("salvage: WARNING: no key could be recovered");
+    }
+    if r.found_damage() {
+        eprintln!(
+            "salvage: the file is damaged; what survives is read, the report above says what may be missing (exit status 1)"
+        );
+        crate::Outcome::Problems
+    } else {
+        crate::Outcome::Ok
+    }
+}

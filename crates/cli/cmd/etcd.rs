@@ -304,13 +304,10 @@ fn ls(
         let (view, report) = crate::input::salvaged_view(&bytes, path, false)?;
         eprintln!("salvage: {}", serde_json::to_string(&report)?);
         print_live(&view, prefix, keys_only, w)?;
-        if report.found_damage() {
-            eprintln!(
-                "salvage: the file is damaged; the keys above are what survives (exit status 1)"
-            );
-            return Ok(Outcome::Problems);
-        }
-        return Ok(Outcome::Ok);
+        return Ok(crate::input::salvage_outcome(
+            Some(&report),
+            view.keys.len() as u64,
+        ));
     }
     let db = open_etcd(path).map_err(crate::input::salvage_hint)?;
     let view = db

@@ -201,26 +201,10 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
             writeln!(e, "wrote {}", a.output.display())?;
         }
     }
-    Ok(salvage_outcome(salvage_report.as_ref(), report.kept))
-}
-
-/// Exit 1 after a salvage that found damage: the output holds what could
-/// be recovered, and the report says what may be missing.
-fn salvage_outcome(report: Option<&etcd_store::salvage::SalvageReport>, kept: u64) -> Outcome {
-    let Some(r) = report else {
-        return Outcome::Ok;
-    };
-    if kept == 0 {
-        eprintln!("salvage: WARNING: no key could be recovered");
-    }
-    if r.found_damage() {
-        eprintln!(
-            "salvage: the file is damaged; what survives is recovered, the report above says what may be missing (exit status 1)"
-        );
-        Outcome::Problems
-    } else {
-        Outcome::Ok
-    }
+    Ok(crate::input::salvage_outcome(
+        salvage_report.as_ref(),
+        report.kept,
+    ))
 }
 
 pub fn verify(path: &Path, json_out: bool) -> Result<Outcome> {
@@ -368,7 +352,10 @@ pub fn inspect(
             &json!({"input": path.display().to_string(), "kind": kind, "revision": revision, "keys": recs.len(), "catalog": cat, "salvage": salvage_report}),
         )?;
         o.flush()?;
-        return Ok(salvage_outcome(salvage_report.as_ref(), recs.len() as u64));
+        return Ok(crate::input::salvage_outcome(
+            salvage_report.as_ref(),
+            recs.len() as u64,
+        ));
     }
     writeln!(
         o,
@@ -516,7 +503,10 @@ pub fn inspect(
         writeln!(o, "\n{} keys under no Milvus root", cat.other_keys)?;
     }
     o.flush()?;
-    Ok(salvage_outcome(salvage_report.as_ref(), recs.len() as u64))
+    Ok(crate::input::salvage_outcome(
+        salvage_report.as_ref(),
+        recs.len() as u64,
+    ))
 }
 
 pub fn diff(a: &Path, b: &Path, limit: usize, json_out: bool) -> Result<Outcome> {
