@@ -71,6 +71,26 @@ pub fn export_ok(db: &Path, out: &Path) {
     );
 }
 
+/// Runs `boltsnap export DB -o OUT --format jsonl`, asserts it succeeded,
+/// and returns the manifest line and the record lines, parsed.
+pub fn export_jsonl_ok(db: &Path, out: &Path) -> (serde_json::Value, Vec<serde_json::Value>) {
+    ok(
+        &boltsnap([
+            "export".as_ref(),
+            db.as_os_str(),
+            "-o".as_ref(),
+            out.as_os_str(),
+            "--format".as_ref(),
+            "jsonl".as_ref(),
+        ]),
+        "export jsonl",
+    );
+    let text = std::fs::read_to_string(out).unwrap();
+    let mut lines = text.lines().map(|l| serde_json::from_str(l).unwrap());
+    let manifest = lines.next().expect("a manifest line");
+    (manifest, lines.collect())
+}
+
 /// The `.db` fixtures of a testdata directory, sorted.
 pub fn dbs(dir: &str) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(testdata(dir))

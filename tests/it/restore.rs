@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use crate::peers::{etcd, free_port, snapshot_restore, EtcdServer, EtcdVersion};
-use crate::{boltsnap, export_ok, ok, tempdir, testdata};
+use crate::{boltsnap, export_jsonl_ok, export_ok, ok, tempdir, testdata};
 
 fn restore_on(v: EtcdVersion) {
     let Some(bins) = etcd(v) else { return };
@@ -15,21 +15,7 @@ fn restore_on(v: EtcdVersion) {
         let backup = dir.join("b.bsnap");
         let jsonl = dir.join("b.jsonl");
         export_ok(&db, &backup);
-        ok(
-            &boltsnap([
-                "export".as_ref(),
-                db.as_os_str(),
-                "-o".as_ref(),
-                jsonl.as_os_str(),
-                "--format".as_ref(),
-                "jsonl".as_ref(),
-            ]),
-            "export jsonl",
-        );
-        let text = std::fs::read_to_string(&jsonl).unwrap();
-        let mut lines = text.lines();
-        let manifest: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
-        let want: Vec<Value> = lines.map(|l| serde_json::from_str(l).unwrap()).collect();
+        let (manifest, want) = export_jsonl_ok(&db, &jsonl);
         let snap = dir.join("restore.db");
         // A dry run reads and checks everything and writes nothing.
         let _ = std::fs::remove_file(&snap);
@@ -126,23 +112,10 @@ fn online_on(v: EtcdVersion) {
     let backup = dir.join("b.bsnap");
     let jsonl = dir.join("b.jsonl");
     export_ok(&db, &backup);
-    ok(
-        &boltsnap([
-            "export".as_ref(),
-            db.as_os_str(),
-            "-o".as_ref(),
-            jsonl.as_os_str(),
-            "--format".as_ref(),
-            "jsonl".as_ref(),
-        ]),
-        "export jsonl",
-    );
-    let want: Vec<(Value, Value)> = std::fs::read_to_string(&jsonl)
-        .unwrap()
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let v: Value = serde_json::from_str(l).unwrap();
+    let want: Vec<(Value, Value)> = export_jsonl_ok(&db, &jsonl)
+        .1
+        .into_iter()
+        .map(|v| {
             (
                 v["key"].clone(),
                 v.get("value").cloned().unwrap_or(Value::Null),

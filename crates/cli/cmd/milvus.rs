@@ -268,7 +268,7 @@ fn is_backup(path: &Path) -> Result<bool> {
     let mut magic = [0u8; 4];
     f.seek(std::io::SeekFrom::Start(16))?;
     if f.read(&mut magic)? == 4
-        && (u32::from_le_bytes(magic) == 0xED0C_DAED || u32::from_be_bytes(magic) == 0xED0C_DAED)
+        && [u32::from_le_bytes(magic), u32::from_be_bytes(magic)].contains(&bbolt::format::MAGIC)
     {
         return Ok(false);
     }
