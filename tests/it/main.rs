@@ -21,6 +21,7 @@ mod etcd;
 mod milvus;
 #[path = "../support/peers.rs"]
 mod peers;
+mod peers_list;
 mod restore;
 mod salvage;
 
