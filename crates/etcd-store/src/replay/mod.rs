@@ -1,0 +1,841 @@
+//! Replaying WAL entries onto a db offline, with etcd's apply rules.
+//!
+//! A restarted etcd applies every committed entry above the db's
+//! `consistent_index`. [`replay`] does the same on a copy of the store's
+//! state: the live keys of the db at its head, its leases, alarms and
+//! auth switch. What it produces is the list of new `key`-bucket entries
+//! (numbered as etcd numbers them: one main revision per request that
+//! wrote something, one sub revision per write) and the changes to the
+//! other buckets; [`Replay::write_db`] writes the db etcd would have after
+//! the replay, so every reader (live keys, history, HashKV, status,
+//! snapshot files) sees the replayed revisions.
+//!
+//! The rules, by request (etcd 3.4 and 3.5 `applierV3backend`, `mvcc`,
+//! `lessor`):
+//!
+//! - put: a live key keeps its create revision and gets version + 1, else
+//!   create = mod = the new revision and version 1; a lease that does not
+//!   exist, or `ignore_value` / `ignore_lease` on a missing key, rejects
+//!   the request (nothing written, no revision used);
+//! - delete range: every live key of the range, in key order, gets a
+//!   tombstone; no live key, nothing written;
+//! - txn: every compare (nested txns' too) is read before any write; the
+//!   chosen branch is checked (leases, ignore flags, range revisions)
+//!   before it runs; range reads write nothing;
+//! - lease grant (TTL at least the minimum etcd enforces), revoke (every
+//!   key attached, in key order, deleted in one revision, then the
+//!   lease), checkpoint (memory only in 3.4/3.5);
+//! - compaction: a revision above the compacted one and not above the
+//!   current one is scheduled in `meta` (a restarted etcd finishes it);
+//! - alarms: NOSPACE rejects puts, lease grants and txns with a put at the
+//!   top level; CORRUPT rejects every KV and lease request;
+//! - auth: enable and disable; with auth on, a request whose auth revision
+//!   is older than the store's, or that names no user, is rejected.
+
+pub mod request;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use prost::Message;
+
+use crate::cluster::{AlarmMember, Lease};
+use crate::error::{Error, Result};
+use crate::kv::KeyValue;
+use crate::live::LiveView;
+use crate::meta::buckets;
+use crate::revision::{Revision, RevisionKey};
+use crate::store::EtcdDb;
+use crate::wal::{Entry, EntryType};
+use request::{AlarmAction, CmpResult, Compare, DeleteRange, Op, Put, Request, Target, Txn};
+
+/// Options of [`replay`].
+#[derive(Clone, Debug)]
+pub struct ReplayOptions {
+    /// The smallest lease TTL etcd grants (`ceil(1.5 * election timeout)`:
+    /// 2 s with etcd's defaults).
+    pub min_lease_ttl: i64,
+    /// Apply only entries up to this index (`None`: all given).
+    pub until_index: Option<u64>,
+}
+
+impl Default for ReplayOptions {
+    fn default() -> Self {
+        ReplayOptions {
+            min_lease_ttl: 2,
+            until_index: None,
+        }
+    }
+}
+
+/// Counts of what a replay did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ReplayStats {
+    /// Entries at or below the db's consistent index (already in the db).
+    pub skipped_applied: u64,
+    /// Entries applied (above the consistent index).
+    pub applied: u64,
+    /// First and last applied index.
+    pub first_index: Option<u64>,
+    /// Last applied index.
+    pub last_index: Option<u64>,
+    /// Term of the last applied entry.
+    pub last_term: Option<u64>,
+    /// Main revisions added.
+    pub revisions_added: u64,
+    /// `key`-bucket entries added (puts and tombstones).
+    pub writes: u64,
+    /// Requests etcd rejects on apply (missing lease, alarm, auth, ...).
+    pub rejected: u64,
+    /// Entries with no v3 effect: no-ops, v2 requests, reads, conf changes.
+    pub no_effect: u64,
+    /// Auth requests on users and roles, not replayed (see the docs).
+    pub auth_not_replayed: u64,
+    /// Compactions scheduled.
+    pub compactions: u64,
+}
+
+/// One write to the `key` bucket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Write {
+    /// Its revision.
+    pub rev: Revision,
+    /// A delete (the KeyValue then holds the key only).
+    pub tombstone: bool,
+    /// The KeyValue.
+    pub kv: KeyValue,
+}
+
+/// Writes to buckets other than `key`: (bucket, key) to the new value, `None` for a delete.
+pub type BucketWrites = BTreeMap<(Vec<u8>, Vec<u8>), Option<Vec<u8>>>;
+
+/// The outcome of a replay.
+#[derive(Clone, Debug, Default)]
+pub struct Replay {
+    /// New `key`-bucket entries in revision order.
+    pub writes: Vec<Write>,
+    /// Changes to other buckets: `(bucket, key) -> Some(value)` to put,
+    /// `None` to delete.
+    pub buckets: BucketWrites,
+    /// The store's revision after the replay.
+    pub revision: i64,
+    /// Counts.
+    pub stats: ReplayStats,
+}
+
+#[derive(Clone, Debug)]
+struct Cur {
+    create: i64,
+    modr: i64,
+    version: i64,
+    lease: i64,
+    value: Vec<u8>,
+}
+
+struct State<'v, 'a> {
+    base: &'v LiveView<'a>,
+    /// Keys changed by the replay: `None` deleted.
+    over: BTreeMap<Vec<u8>, Option<Cur>>,
+    leases: BTreeMap<i64, Lease>,
+    /// Lease -> keys attached at some point (filtered on use).
+    lease_keys: HashMap<i64, BTreeSet<Vec<u8>>>,
+    base_lease_keys: Option<HashMap<i64, Vec<usize>>>,
+    alarms: BTreeSet<(u64, i32)>,
+    auth_enabled: bool,
+    auth_revision: u64,
+    current: i64,
+    compact: i64,
+    out: Replay,
+    opts: ReplayOptions,
+}
+
+/// Where `range_end` ends a range starting at `key` (`None`: one key;
+/// `Some(empty)`: no end).
+fn range_of<'k>(key: &'k [u8], range_end: &'k [u8]) -> (&'k [u8], Option<&'k [u8]>) {
+    match range_end {
+        [] => (key, None),
+        [0] => (key, Some(&[][..])),
+        e => (key, Some(e)),
+    }
+}
+
+impl<'a> State<'_, 'a> {
+    fn get(&self, key: &[u8]) -> Option<Cur> {
+        if let Some(c) = self.over.get(key) {
+            return c.clone();
+        }
+        let keys = &self.base.keys;
+        let i = keys.partition_point(|k| k.kv.key < key);
+        keys.get(i).filter(|k| k.kv.key == key).map(|k| Cur {
+            create: k.kv.create_revision,
+            modr: k.kv.mod_revision,
+            version: k.kv.version,
+            lease: k.kv.lease,
+            value: k.kv.value.to_vec(),
+        })
+    }
+
+    /// Live keys in `[key, end)` (end `None`: the one key; empty: no end),
+    /// ascending.
+    fn range(&self, key: &[u8], end: Option<&[u8]>) -> Vec<(Vec<u8>, Cur)> {
+        let Some(end) = end else {
+            return self
+                .get(key)
+                .map(|c| (key.to_vec(), c))
+                .into_iter()
+                .collect();
+        };
+        let in_range = |k: &[u8]| k >= key && (end.is_empty() || k < end);
+        if !end.is_empty() && key >= end {
+            return Vec::new();
+        }
+        let keys = &self.base.keys;
+        let mut i = keys.partition_point(|k| k.kv.key < key);
+        let mut out = Vec::new();
+        let upper: std::ops::Bound<&[u8]> = if end.is_empty() {
+            std::ops::Bound::Unbounded
+        } else {
+            std::ops::Bound::Excluded(end)
+        };
+        let mut ov = self
+            .over
+            .range::<[u8], _>((std::ops::Bound::Included(key), upper))
+            .peekable();
+        loop {
+            let b = keys.get(i).filter(|k| in_range(k.kv.key));
+            let o = ov.peek();
+            match (b, o) {
+                (None, None) => break,
+                (Some(bk), Some((ok, oc))) if ok.as_slice() <= bk.kv.key => {
+                    if ok.as_slice() == bk.kv.key {
+                        i += 1;
+                    }
+                    if let Some(c) = oc {
+                        out.push(((*ok).clone(), c.clone()));
+                    }
+                    ov.next();
+                }
+                (None, Some((ok, oc))) => {
+                    if let Some(c) = oc {
+                        out.push(((*ok).clone(), c.clone()));
+                    }
+                    ov.next();
+                }
+                (Some(bk), _) => {
+                    out.push((
+                        bk.kv.key.to_vec(),
+                        Cur {
+                            create: bk.kv.create_revision,
+                            modr: bk.kv.mod_revision,
+                            version: bk.kv.version,
+                            lease: bk.kv.lease,
+                            value: bk.kv.value.to_vec(),
+                        },
+                    ));
+                    i += 1;
+                }
+            }
+        }
+        out
+    }
+
+    fn compare_holds(&self, c: &Compare<'_>) -> bool {
+        let (k, e) = range_of(c.key, c.range_end);
+        let kvs = self.range(k, e);
+        let one = |cur: Option<&Cur>| -> bool {
+            let ord = match c.target {
+                Target::Value => cur.map_or(&[][..], |x| x.value.as_slice()).cmp(c.value),
+                Target::Create => cur.map_or(0, |x| x.create).cmp(&c.number),
+                Target::Mod => cur.map_or(0, |x| x.modr).cmp(&c.number),
+                Target::Version => cur.map_or(0, |x| x.version).cmp(&c.number),
+                Target::Lease => cur.map_or(0, |x| x.lease).cmp(&c.number),
+            };
+            match c.result {
+                CmpResult::Equal => ord.is_eq(),
+                CmpResult::NotEqual => ord.is_ne(),
+                CmpResult::Greater => ord.is_gt(),
+                CmpResult::Less => ord.is_lt(),
+            }
+        };
+        if kvs.is_empty() {
+            return c.target != Target::Value && one(None);
+        }
+        kvs.iter().all(|(_, cur)| one(Some(cur)))
+    }
+
+    /// The branch taken by `t` and its nested txns, in etcd's order.
+    fn path(&self, t: &Txn<'_>, out: &mut Vec<bool>) {
+        let ok = t.compare.iter().all(|c| self.compare_holds(c));
+        out.push(ok);
+        for op in if ok { &t.success } else { &t.failure } {
+            if let Op::Txn(n) = op {
+                self.path(n, out);
+            }
+        }
+    }
+
+    /// Checks the chosen ops (etcd's `checkRequests`) before any write.
+    fn check(&self, t: &Txn<'_>, path: &[bool], pos: &mut usize) -> bool {
+        let ok = path.get(*pos).copied().unwrap_or(false);
+        *pos += 1;
+        for op in if ok { &t.success } else { &t.failure } {
+            match op {
+                Op::Put(p) => {
+                    if p.lease != 0 && !self.leases.contains_key(&p.lease) {
+                        return false;
+                    }
+                    if (p.ignore_value || p.ignore_lease) && self.get(p.key).is_none() {
+                        return false;
+                    }
+                }
+                Op::Range { revision } => {
+                    if *revision > self.current || (*revision > 0 && *revision <= self.compact) {
+                        return false;
+                    }
+                }
+                Op::Txn(n) => {
+                    if !self.check(n, path, pos) {
+                        return false;
+                    }
+                }
+                Op::Delete(_) | Op::Empty => {}
+            }
+        }
+        true
+    }
+
+    fn main(&self) -> i64 {
+        self.current + 1
+    }
+
+    fn sub(&self) -> i64 {
+        self.out
+            .writes
+            .iter()
+            .rev()
+            .take_while(|w| w.rev.main == self.main())
+            .count() as i64
+    }
+
+    fn put(&mut self, p: &Put<'_>) {
+        let prev = self.get(p.key);
+        let main = self.main();
+        let (value, lease) = match &prev {
+            Some(c) => (
+                if p.ignore_value {
+                    c.value.clone()
+                } else {
+                    p.value.to_vec()
+                },
+                if p.ignore_lease { c.lease } else { p.lease },
+            ),
+            None => (p.value.to_vec(), p.lease),
+        };
+        let (create, version) = prev
+            .as_ref()
+            .map_or((main, 1), |c| (c.create, c.version + 1));
+        let kv = KeyValue {
+            key: p.key.to_vec(),
+            create_revision: create,
+            mod_revision: main,
+            version,
+            value: value.clone(),
+            lease,
+        };
+        let rev = Revision {
+            main,
+            sub: self.sub(),
+        };
+        self.out.writes.push(Write {
+            rev,
+            tombstone: false,
+            kv,
+        });
+        if lease != 0 {
+            self.lease_keys
+                .entry(lease)
+                .or_default()
+                .insert(p.key.to_vec());
+        }
+        self.over.insert(
+            p.key.to_vec(),
+            Some(Cur {
+                create,
+                modr: main,
+                version,
+                lease,
+                value,
+            }),
+        );
+    }
+
+    fn delete_key(&mut self, key: Vec<u8>) {
+        let rev = Revision {
+            main: self.main(),
+            sub: self.sub(),
+        };
+        self.out.writes.push(Write {
+            rev,
+            tombstone: true,
+            kv: KeyValue {
+                key: key.clone(),
+                ..KeyValue::default()
+            },
+        });
+        self.over.insert(key, None);
+    }
+
+    fn delete(&mut self, d: &DeleteRange<'_>) {
+        let (k, e) = range_of(d.key, d.range_end);
+        for (key, _) in self.range(k, e) {
+            self.delete_key(key);
+        }
+    }
+
+    fn run(&mut self, t: &Txn<'_>, path: &[bool], pos: &mut usize) {
+        let ok = path.get(*pos).copied().unwrap_or(false);
+        *pos += 1;
+        for op in if ok { &t.success } else { &t.failure } {
+            match op {
+                Op::Put(p) => {
+                    // etcd checked the flags against the state before the
+                    // txn; a key the txn itself deleted meanwhile makes
+                    // etcd panic, so nothing more can be replayed there.
+                    if (p.ignore_value || p.ignore_lease) && self.get(p.key).is_none() {
+                        continue;
+                    }
+                    self.put(p)
+                }
+                Op::Delete(d) => self.delete(d),
+                Op::Txn(n) => self.run(n, path, pos),
+                Op::Range { .. } | Op::Empty => {}
+            }
+        }
+    }
+
+    /// Ends a request's write transaction: a revision is used only if
+    /// something was written.
+    fn commit(&mut self) {
+        if self
+            .out
+            .writes
+            .last()
+            .is_some_and(|w| w.rev.main == self.main())
+        {
+            self.current += 1;
+            self.out.stats.revisions_added += 1;
+        }
+    }
+
+    fn keys_of_lease(&mut self, id: i64) -> Vec<Vec<u8>> {
+        let base = self.base;
+        let index = self.base_lease_keys.get_or_insert_with(|| {
+            let mut m: HashMap<i64, Vec<usize>> = HashMap::new();
+            for (i, k) in base.keys.iter().enumerate() {
+                if k.kv.lease != 0 {
+                    m.entry(k.kv.lease).or_default().push(i);
+                }
+            }
+            m
+        });
+        let mut cand: BTreeSet<Vec<u8>> = index
+            .get(&id)
+            .map(|v| {
+                v.iter()
+                    .filter_map(|&i| base.keys.get(i))
+                    .map(|k| k.kv.key.to_vec())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(s) = self.lease_keys.get(&id) {
+            cand.extend(s.iter().cloned());
+        }
+        cand.into_iter()
+            .filter(|k| self.get(k).is_some_and(|c| c.lease == id))
+            .collect()
+    }
+
+    fn set(&mut self, bucket: &[u8], key: &[u8], value: Option<Vec<u8>>) {
+        self.out
+            .buckets
+            .insert((bucket.to_vec(), key.to_vec()), value);
+    }
+
+    fn nospace(&self) -> bool {
+        self.alarms.iter().any(|&(_, a)| a == 1)
+    }
+
+    fn corrupt(&self) -> bool {
+        self.alarms.iter().any(|&(_, a)| a == 2)
+    }
+
+    fn apply(&mut self, header: &request::Header<'_>, req: &Request<'_>) {
+        let kv_or_lease = matches!(
+            req,
+            Request::Put(_)
+                | Request::Delete(_)
+                | Request::Txn(_)
+                | Request::Compaction { .. }
+                | Request::LeaseGrant { .. }
+                | Request::LeaseRevoke { .. }
+                | Request::Range
+        );
+        if kv_or_lease && self.corrupt() {
+            self.out.stats.rejected += 1;
+            return;
+        }
+        // With NOSPACE etcd swaps in an applier without the auth checks.
+        let auth_checked = self.auth_enabled
+            && !self.nospace()
+            && matches!(req, Request::Put(_) | Request::Delete(_) | Request::Txn(_));
+        if auth_checked && (header.auth_revision == 0 || header.auth_revision < self.auth_revision)
+        {
+            self.out.stats.rejected += 1;
+            return;
+        }
+        match req {
+            Request::Put(p) => {
+                if self.nospace()
+                    || (p.lease != 0 && !self.leases.contains_key(&p.lease))
+                    || ((p.ignore_value || p.ignore_lease) && self.get(p.key).is_none())
+                {
+                    self.out.stats.rejected += 1;
+                    return;
+                }
+                self.put(p);
+                self.commit();
+            }
+            Request::Delete(d) => {
+                self.delete(d);
+                self.commit();
+            }
+            Request::Txn(t) => {
+                let top_put = t
+                    .success
+                    .iter()
+                    .chain(&t.failure)
+                    .any(|o| matches!(o, Op::Put(_)));
+                if self.nospace() && top_put {
+                    self.out.stats.rejected += 1;
+                    return;
+                }
+                let mut path = Vec::new();
+                self.path(t, &mut path);
+                if !self.check(t, &path, &mut 0) {
+                    self.out.stats.rejected += 1;
+                    return;
+                }
+                self.run(t, &path, &mut 0);
+                self.commit();
+            }
+            Request::Compaction { revision } => {
+                if *revision <= self.compact || *revision > self.current {
+                    self.out.stats.rejected += 1;
+                    return;
+                }
+                self.compact = *revision;
+                let key = RevisionKey {
+                    rev: Revision {
+                        main: *revision,
+                        sub: 0,
+                    },
+                    tombstone: false,
+                };
+                self.set(buckets::META, b"scheduledCompactRev", Some(key.encode()));
+                self.out.stats.compactions += 1;
+            }
+            Request::LeaseGrant { id, ttl } => {
+                if self.nospace() || self.leases.contains_key(id) || *id == 0 {
+                    self.out.stats.rejected += 1;
+                    return;
+                }
+                let l = Lease {
+                    id: *id,
+                    ttl: (*ttl).max(self.opts.min_lease_ttl),
+                    remaining_ttl: 0,
+                };
+                self.set(buckets::LEASE, &id.to_be_bytes(), Some(l.encode_to_vec()));
+                self.leases.insert(*id, l);
+            }
+            Request::LeaseRevoke { id } => {
+                if !self.leases.contains_key(id) {
+                    self.out.stats.rejected += 1;
+                    return;
+                }
+                for key in self.keys_of_lease(*id) {
+                    self.delete_key(key);
+                }
+                self.commit();
+                self.leases.remove(id);
+                self.lease_keys.remove(id);
+                self.set(buckets::LEASE, &id.to_be_bytes(), None);
+            }
+            Request::Alarm {
+                action,
+                member,
+                alarm,
+            } => {
+                let key = AlarmMember {
+                    member_id: *member,
+                    alarm: *alarm,
+                }
+                .encode_to_vec();
+                match action {
+                    AlarmAction::Activate if *alarm != 0 => {
+                        if self.alarms.insert((*member, *alarm)) {
+                            self.set(buckets::ALARM, &key, Some(Vec::new()));
+                        }
+                    }
+                    AlarmAction::Deactivate => {
+                        if self.alarms.remove(&(*member, *alarm)) {
+                            self.set(buckets::ALARM, &key, None);
+                        }
+                    }
+                    _ => self.out.stats.no_effect += 1,
+                }
+            }
+            Request::AuthEnable => {
+                if !self.auth_enabled {
+                    self.auth_enabled = true;
+                    self.auth_revision += 1;
+                    self.set(buckets::AUTH, b"authEnabled", Some(vec![1]));
+                    self.set(
+                        buckets::AUTH,
+                        b"authRevision",
+                        Some(self.auth_revision.to_be_bytes().to_vec()),
+                    );
+                }
+            }
+            Request::AuthDisable => {
+                if self.auth_enabled {
+                    self.auth_enabled = false;
+                    self.auth_revision += 1;
+                    self.set(buckets::AUTH, b"authEnabled", Some(vec![0]));
+                    self.set(
+                        buckets::AUTH,
+                        b"authRevision",
+                        Some(self.auth_revision.to_be_bytes().to_vec()),
+                    );
+                }
+            }
+            Request::Auth(_) => self.out.stats.auth_not_replayed += 1,
+            Request::ClusterVersion(v) => {
+                // "3.5.0" is stored as its major.minor, as etcd does.
+                let s = String::from_utf8_lossy(v);
+                let mm: Vec<&str> = s.split('.').take(2).collect();
+                if mm.len() == 2 {
+                    let val = format!(
+                        "{}.{}.0",
+                        mm.first().unwrap_or(&"3"),
+                        mm.get(1).unwrap_or(&"0")
+                    );
+                    self.set(buckets::CLUSTER, b"clusterVersion", Some(val.into_bytes()));
+                } else {
+                    self.out.stats.no_effect += 1;
+                }
+            }
+            Request::V2
+            | Request::Range
+            | Request::LeaseCheckpoint
+            | Request::AuthRead
+            | Request::MemberAttr
+            | Request::Downgrade => self.out.stats.no_effect += 1,
+        }
+    }
+}
+
+/// Applies `entries` (in index order) above the db's consistent index onto
+/// `db`, whose live view at its head is `base`.
+pub fn replay<D: AsRef<[u8]>>(
+    db: &EtcdDb<D>,
+    base: &LiveView<'_>,
+    entries: &[Entry<'_>],
+    opts: &ReplayOptions,
+) -> Result<Replay> {
+    let cluster = db.cluster()?;
+    let ci = db.meta().consistent_index.unwrap_or(0);
+    let mut st = State {
+        base,
+        over: BTreeMap::new(),
+        leases: cluster.leases.iter().map(|l| (l.id, l.clone())).collect(),
+        lease_keys: HashMap::new(),
+        base_lease_keys: None,
+        alarms: cluster
+            .alarms
+            .iter()
+            .map(|a| (a.member_id, a.alarm))
+            .collect(),
+        auth_enabled: cluster.auth_enabled,
+        auth_revision: cluster.auth_revision.unwrap_or(0),
+        current: db.current_revision()?,
+        compact: db.compact_revision(),
+        out: Replay::default(),
+        opts: opts.clone(),
+    };
+    for e in entries {
+        if opts.until_index.is_some_and(|u| e.index > u) {
+            break;
+        }
+        if e.index <= ci {
+            st.out.stats.skipped_applied += 1;
+            continue;
+        }
+        let stats = &mut st.out.stats;
+        stats.applied += 1;
+        stats.first_index.get_or_insert(e.index);
+        stats.last_index = Some(e.index);
+        stats.last_term = Some(e.term);
+        if e.kind != EntryType::Normal || e.data.is_empty() {
+            stats.no_effect += 1;
+            continue;
+        }
+        let (header, req) = request::decode(e.data);
+        st.apply(&header, &req);
+    }
+    if let (Some(i), Some(t)) = (st.out.stats.last_index, st.out.stats.last_term) {
+        st.set(
+            buckets::META,
+            b"consistent_index",
+            Some(i.to_be_bytes().to_vec()),
+        );
+        // etcd 3.4 keeps no term key; 3.5 and later do.
+        if db.meta().term.is_some() {
+            st.set(buckets::META, b"term", Some(t.to_be_bytes().to_vec()));
+        }
+    }
+    st.out.stats.writes = st.out.writes.len() as u64;
+    st.out.revision = st.current;
+    Ok(st.out)
+}
+
+impl Replay {
+    /// Whether the replay changed nothing in the db.
+    pub fn is_empty(&self) -> bool {
+        self.writes.is_empty() && self.buckets.is_empty()
+    }
+
+    /// Whether the replay changed what the store holds: anything beyond
+    /// moving the meta bucket's applied index and term forward (entries
+    /// such as a new leader's empty entry or a member-attribute update
+    /// move only those).
+    pub fn changes_store(&self) -> bool {
+        !self.writes.is_empty()
+            || self.buckets.keys().any(|(b, k)| {
+                !(b.as_slice() == buckets::META
+                    && (k.as_slice() == b"consistent_index" || k.as_slice() == b"term"))
+            })
+    }
+
+    /// Writes the db after the replay: every bucket of `db` with the
+    /// replay's changes (the `key` bucket gains the new revisions), through
+    /// the bbolt Builder, with `db`'s page size.
+    pub fn write_db<D: AsRef<[u8]>, W: std::io::Write + std::io::Seek>(
+        &self,
+        db: &EtcdDb<D>,
+        out: W,
+    ) -> Result<W> {
+        let bolt = db.bolt();
+        let opts = bbolt::write::BuilderOptions {
+            page_size: bolt.page_size(),
+            fill_percent: 0.9,
+            freelist: bbolt::write::FreelistMode::None,
+            txid: bolt.meta().txid.saturating_add(1),
+        };
+        let mut b = bbolt::write::Builder::new(out, opts)?;
+        // Root-level names: the db's buckets and the ones the replay adds.
+        let mut names: BTreeSet<Vec<u8>> = BTreeSet::new();
+        let root = bolt.root();
+        let mut c = root.cursor();
+        let mut e = c.first()?;
+        while let Some(x) = e {
+            if x.is_bucket() {
+                names.insert(x.key.to_vec());
+            }
+            e = c.next()?;
+        }
+        for (bk, _) in self.buckets.keys() {
+            names.insert(bk.clone());
+        }
+        let mut value = Vec::new();
+        for name in &names {
+            b.begin_bucket(name)?;
+            let changes: Vec<(&Vec<u8>, &Option<Vec<u8>>)> = self
+                .buckets
+                .range((name.clone(), Vec::new())..)
+                .take_while(|((bk, _), _)| bk == name)
+                .map(|((_, k), v)| (k, v))
+                .collect();
+            if name.as_slice() == buckets::KEY {
+                // The replay only appends revisions: stream the old ones.
+                if let Ok(bucket) = bolt.bucket(&[name.as_slice()]) {
+                    let mut c = bucket.cursor();
+                    let mut e = c.first()?;
+                    while let Some(x) = e {
+                        b.put(x.key, x.value)?;
+                        e = c.next()?;
+                    }
+                }
+            } else {
+                let mut old: Vec<(&[u8], &[u8])> = Vec::new();
+                if let Ok(bucket) = bolt.bucket(&[name.as_slice()]) {
+                    let mut c = bucket.cursor();
+                    let mut e = c.first()?;
+                    while let Some(x) = e {
+                        if x.is_bucket() {
+                            return Err(Error::InvalidArgument(format!(
+                                "bucket {} holds a nested bucket; etcd's buckets are flat",
+                                String::from_utf8_lossy(name)
+                            )));
+                        }
+                        old.push((x.key, x.value));
+                        e = c.next()?;
+                    }
+                }
+                let mut old = old.into_iter().peekable();
+                let mut new = changes.into_iter().peekable();
+                loop {
+                    match (old.peek(), new.peek()) {
+                        (None, None) => break,
+                        (Some(&(ok, ov)), n) if n.is_none_or(|(nk, _)| ok < nk.as_slice()) => {
+                            b.put(ok, ov)?;
+                            old.next();
+                        }
+                        (o, Some(&(nk, nv))) => {
+                            if o.is_some_and(|&(ok, _)| ok == nk.as_slice()) {
+                                old.next();
+                            }
+                            if let Some(v) = nv {
+                                b.put(nk, v)?;
+                            }
+                            new.next();
+                        }
+                        (Some(_), None) => unreachable_merge()?,
+                    }
+                }
+            }
+            if name.as_slice() == buckets::KEY {
+                for w in &self.writes {
+                    value.clear();
+                    w.kv.encode(&mut value)
+                        .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+                    b.put(
+                        &RevisionKey {
+                            rev: w.rev,
+                            tombstone: w.tombstone,
+                        }
+                        .encode(),
+                        &value,
+                    )?;
+                }
+            }
+            b.end_bucket()?;
+        }
+        let (out, _) = b.finish()?;
+        Ok(out)
+    }
+}
+
+/// The merge above covers every case; this keeps the match total without a
+/// panic.
+fn unreachable_merge() -> Result<()> {
+    Err(Error::InvalidArgument("bucket merge out of order".into()))
+}
