@@ -39,15 +39,18 @@
 )]
 
 pub mod cluster;
+pub mod datadir;
 mod error;
 pub mod hash;
 pub mod kv;
 pub mod live;
 pub mod meta;
+pub mod replay;
 pub mod revision;
 pub mod salvage;
 pub mod snapshot;
 pub mod store;
+pub mod wal;
 pub mod writer;
 
 pub use cluster::{AlarmMember, Cluster, Lease, User};

@@ -67,3 +67,16 @@ impl<D: AsRef<[u8]>> AsRef<[u8]> for DbBytes<D> {
         self.inner.as_ref().get(..self.len).unwrap_or_default()
     }
 }
+
+/// Writes `db` (a whole bbolt file) as a snapshot file at `path`: the
+/// bytes, then their SHA-256, as `etcdctl snapshot save` writes it
+/// (temporary file, sync, rename; an existing file is refused unless
+/// `overwrite`). Returns the file length.
+pub fn write_snapshot_file(db: &[u8], path: &std::path::Path, overwrite: bool) -> Result<u64> {
+    use std::io::Write;
+    let mut f = bbolt::write::AtomicFile::create(path, overwrite)?;
+    f.write_all(db)?;
+    f.write_all(&Sha256::digest(db))?;
+    f.commit()?;
+    Ok(db.len() as u64 + TRAILER_LEN as u64)
+}
