@@ -62,6 +62,8 @@ pub enum Command {
         #[arg(long)]
         salvage: bool,
         #[command(flatten)]
+        wal: WalArgs,
+        #[command(flatten)]
         json: JsonArg,
     },
     /// Put a backup back: offline as a snapshot file for `etcdutl snapshot
@@ -77,6 +79,9 @@ pub enum Command {
         /// Print at most this many keys per kind of difference (0: all).
         #[arg(long, default_value_t = 50)]
         limit: usize,
+        /// WAL options, for both sides when they are data dirs.
+        #[command(flatten)]
+        wal: WalArgs,
         #[command(flatten)]
         json: JsonArg,
     },
@@ -145,8 +150,11 @@ pub enum BackupFormat {
 
 #[derive(Args, Debug)]
 pub struct ExportArgs {
-    /// The etcd db: `member/snap/db` of the dead etcd, or a snapshot file.
+    /// The etcd source: the dead etcd's data dir (or its `member/` dir; the
+    /// WAL is replayed onto the db), its `member/snap/db`, or a snapshot file.
     pub db: PathBuf,
+    #[command(flatten)]
+    pub wal: WalArgs,
     /// Where to write the backup (`-` for stdout).
     #[arg(short = 'o', long = "output")]
     pub output: PathBuf,
@@ -229,9 +237,47 @@ pub enum HashRulesArg {
 
 #[derive(Args, Debug)]
 pub struct EtcdDbArg {
-    /// An etcd db: `member/snap/db` of a data dir, or a `snapshot save` file
-    /// (its sha256 trailer is verified).
+    /// An etcd data dir (holding `member/`), a `member/` dir, a db
+    /// (`member/snap/db`), or a `snapshot save` file (its sha256 trailer is
+    /// verified). A data dir's WAL is replayed onto its db.
     pub path: PathBuf,
+    #[command(flatten)]
+    pub wal: WalArgs,
+}
+
+/// How a data dir's write-ahead log is used.
+#[derive(Args, Debug, Clone, Default)]
+pub struct WalArgs {
+    /// The WAL dir, for an etcd started with `--wal-dir` (default:
+    /// `member/wal` beside the db).
+    #[arg(long, value_name = "DIR")]
+    pub wal_dir: Option<PathBuf>,
+    /// Read the db alone, even when a WAL is beside it (the db is then
+    /// behind what etcd acknowledged: it commits in batches).
+    #[arg(long, conflicts_with = "wal_dir")]
+    pub no_wal: bool,
+    /// Which WAL entries to replay: `end`, every valid entry (what this
+    /// member serves after a restart on its own), or `commit`, only up to
+    /// the WAL's last HardState.commit.
+    #[arg(long, value_enum, default_value_t, value_name = "WHERE")]
+    pub wal_until: WalUntil,
+}
+
+impl WalArgs {
+    /// `--wal-until commit`.
+    pub fn wal_until_commit(&self) -> bool {
+        self.wal_until == WalUntil::Commit
+    }
+}
+
+/// Where the WAL replay stops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
+pub enum WalUntil {
+    /// Every valid entry.
+    #[default]
+    End,
+    /// The WAL's last HardState.commit.
+    Commit,
 }
 
 #[derive(Subcommand, Debug)]
@@ -291,6 +337,22 @@ pub enum EtcdCommand {
         /// Output format (simple or json).
         #[arg(short = 'w', long = "write-out", value_enum, default_value_t)]
         write_out: KvWriteOut,
+    },
+    /// The whole store of a data dir after the WAL replay, as an etcd
+    /// snapshot file (sha256 trailer) that `etcdutl snapshot restore` (3.5)
+    /// and `etcdctl snapshot restore` (3.4) take: `snapshot save` for an
+    /// etcd that cannot start. Every bucket and all history are kept.
+    Snapshot {
+        #[command(flatten)]
+        db: EtcdDbArg,
+        /// The snapshot file to write.
+        #[arg(short = 'o', long = "output")]
+        output: PathBuf,
+        /// Replace the output if it exists.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        json: JsonArg,
     },
     /// The HashKV that `etcdctl endpoint hashkv --rev R` prints for this db.
     Hashkv {

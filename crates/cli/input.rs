@@ -73,12 +73,46 @@ pub fn not_a_backup(path: &Path, bytes: &Bytes) -> Result<()> {
     Ok(())
 }
 
-/// Opens an etcd db or snapshot file read-only, naming the file in any error.
-pub fn open_etcd(path: &Path) -> Result<etcd_store::EtcdDb<Bytes>> {
-    let bytes = map(path)?;
-    not_a_backup(path, &bytes)?;
-    etcd_store::EtcdDb::open(bytes)
-        .with_context(|| format!("{}: cannot open as an etcd db", path.display()))
+/// Set when a WAL read stopped at damage that lost entries; the command
+/// then exits 1, as after a salvage that found damage.
+pub static WAL_LOST_ENTRIES: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Opens an etcd source (see [`open_source_with`]), prints the WAL summary to
+/// stderr and notes lost entries for the exit status.
+pub fn open_input(path: &Path, w: &crate::args::WalArgs) -> Result<EtcdInput> {
+    open_input_with(path, w, false)
+}
+
+/// [`open_input`], with [`open_source_with`]'s `always_rewrite`.
+pub fn open_input_with(
+    path: &Path,
+    w: &crate::args::WalArgs,
+    always_rewrite: bool,
+) -> Result<EtcdInput> {
+    let input = open_source_with(path, w, always_rewrite)?;
+    if let Some(line) = input.wal_line() {
+        eprintln!("{line}");
+    }
+    if input.wal.as_ref().is_some_and(|r| r.lost_entries()) {
+        WAL_LOST_ENTRIES.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    Ok(input)
+}
+
+/// Opens an etcd source read-only (a db or snapshot file, a data dir or a
+/// `member/` dir, the WAL replayed; see [`open_input`]), naming the file
+/// in any error.
+pub fn open_etcd(path: &Path, w: &crate::args::WalArgs) -> Result<etcd_store::EtcdDb<EtcdInput>> {
+    let input = open_input(path, w)?;
+    let shown = input.db_path.display().to_string();
+    etcd_store::EtcdDb::open(input).with_context(|| format!("{shown}: cannot open as an etcd db"))
+}
+
+impl AsRef<[u8]> for EtcdInput {
+    fn as_ref(&self) -> &[u8] {
+        self.bytes()
+    }
 }
 
 /// The live keys of a damaged etcd db, read the salvage way (trees where
@@ -147,4 +181,230 @@ pub fn salvage_outcome(
     } else {
         crate::Outcome::Ok
     }
+}
+
+/// An etcd input after the data-dir rules: the db file used, its bytes,
+/// and when a WAL was found, the db after the replay and the report.
+pub struct EtcdInput {
+    /// The db file read (`member/snap/db`, a `<index>.snap.db`, or the file given).
+    pub db_path: std::path::PathBuf,
+    /// The db file's bytes.
+    pub base: Bytes,
+    /// The db after the WAL replay, when the replay changed anything.
+    pub replayed: Option<Vec<u8>>,
+    /// What reading and replaying the WAL did (`None`: no WAL read).
+    pub wal: Option<etcd_store::datadir::WalReport>,
+}
+
+impl EtcdInput {
+    /// The bytes every reader uses: the replayed db, or the db file.
+    pub fn bytes(&self) -> &[u8] {
+        match &self.replayed {
+            Some(v) => v,
+            None => self.base.as_ref(),
+        }
+    }
+
+    /// Opens the bytes as an etcd db.
+    pub fn etcd(&self) -> Result<etcd_store::EtcdDb<&[u8]>> {
+        etcd_store::EtcdDb::open(self.bytes())
+            .with_context(|| format!("{}: cannot open as an etcd db", self.db_path.display()))
+    }
+
+    /// The WAL part of a summary, one line, for stderr.
+    pub fn wal_line(&self) -> Option<String> {
+        let w = self.wal.as_ref()?;
+        let r = &w.replay;
+        let applied = match (r.first_index, r.last_index) {
+            (Some(a), Some(b)) => format!(
+                "replayed entries {a}..{b} (term {}) above the db's consistent index {}: {} revisions added, {} rejected as etcd rejects them",
+                r.last_term.unwrap_or(0),
+                w.db_consistent_index,
+                r.revisions_added,
+                r.rejected
+            ),
+            _ => format!("nothing above the db's consistent index {} to replay", w.db_consistent_index),
+        };
+        let mut s = format!(
+            "WAL {} ({} segments, {} entries): {applied}; {} applied entries lie above HardState.commit {}; {}",
+            w.wal_dir,
+            w.segments.len(),
+            w.entries,
+            w.above_commit,
+            w.hard_state.commit,
+            w.consequence
+        );
+        if let Some(f) = &w.stop_file {
+            s.push_str(&format!(" ({f})"));
+        }
+        for n in &w.notes {
+            s.push_str(&format!("\nWAL: {n}"));
+        }
+        Some(s)
+    }
+}
+
+/// Opens what the user named as an etcd source: a db or snapshot file, a
+/// data dir, or a `member/` dir. When a WAL belongs to it (beside the db, or
+/// `--wal-dir`) and `--no-wal` is not given, the WAL is read as a
+/// restarting etcd reads it and replayed onto the db.
+///
+/// `always_rewrite` writes the replayed db even when the
+/// replay only moved the applied index (for `etcd snapshot`, whose meta must
+/// name the last applied entry). Otherwise the db file is read as it is
+/// when the replay changed no key and no bucket, so that `status` of a
+/// cleanly stopped member equals `etcdutl snapshot status` of its db.
+pub fn open_source_with(
+    path: &Path,
+    w: &crate::args::WalArgs,
+    always_rewrite: bool,
+) -> Result<EtcdInput> {
+    use etcd_store::datadir;
+    let layout = datadir::locate(path, w.wal_dir.as_deref(), w.no_wal)
+        .with_context(|| format!("{}: cannot read as an etcd data dir or db", path.display()))?;
+    if layout.member.is_some() && !layout.db.exists() {
+        anyhow::bail!("{}: no db at {}", path.display(), layout.db.display());
+    }
+    if layout.segments.is_empty() {
+        if let (Some(m), false) = (&layout.member, w.no_wal) {
+            if layout.wal_dir.is_none() && path.is_dir() {
+                eprintln!("note: {}: no WAL found; reading the db alone", m.display());
+            }
+        }
+        let base = map(&layout.db)?;
+        not_a_backup(&layout.db, &base)?;
+        return Ok(EtcdInput {
+            db_path: layout.db,
+            base,
+            replayed: None,
+            wal: None,
+        });
+    }
+    let maps: Vec<(String, Bytes)> = layout
+        .segments
+        .iter()
+        .map(|(p, _, _)| {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            map(p).map(|b| (name, b))
+        })
+        .collect::<Result<_>>()?;
+    let segments: Vec<(String, etcd_store::wal::Segment<'_>)> = maps
+        .iter()
+        .zip(&layout.segments)
+        .map(|((n, b), (_, seq, index))| {
+            (
+                n.clone(),
+                etcd_store::wal::Segment {
+                    seq: *seq,
+                    index: *index,
+                    bytes: b.as_ref(),
+                },
+            )
+        })
+        .collect();
+    let snap_bytes: Vec<(String, Vec<u8>)> = layout
+        .snaps
+        .iter()
+        .filter_map(|(p, _)| {
+            let n = p.file_name()?.to_string_lossy().into_owned();
+            std::fs::read(p).ok().map(|b| (n, b))
+        })
+        .collect();
+    let snap_refs: Vec<(String, &[u8])> = snap_bytes
+        .iter()
+        .map(|(n, b)| (n.clone(), b.as_slice()))
+        .collect();
+    let plain: Vec<etcd_store::wal::Segment<'_>> = segments.iter().map(|(_, s)| *s).collect();
+    let (start, mut notes) = datadir::start_snapshot(&plain, &snap_refs);
+    // A db received from the leader for that snapshot, newer than the db:
+    // etcd swaps it in at start-up.
+    let mut db_path = layout.db.clone();
+    let mut base = map(&db_path)?;
+    not_a_backup(&db_path, &base)?;
+    if start.index > 0 {
+        let ci = etcd_store::EtcdDb::open(base.as_ref())
+            .ok()
+            .and_then(|d| d.meta().consistent_index)
+            .unwrap_or(0);
+        if start.index > ci {
+            match layout.snap_dbs.iter().find(|(_, i)| *i == start.index) {
+                Some((p, _)) => {
+                    notes.push(format!(
+                        "{} is newer than the db (index {} > consistent index {ci}): read instead, as etcd swaps it in",
+                        p.display(),
+                        start.index
+                    ));
+                    db_path = p.clone();
+                    base = map(&db_path)?;
+                }
+                None => notes.push(format!(
+                    "the raft snapshot at index {} is newer than the db (consistent index {ci}) and no {:016x}.snap.db is there: etcd would refuse to start; the WAL above the snapshot is replayed onto the older db",
+                    start.index, start.index
+                )),
+            }
+        }
+    }
+    let db = etcd_store::EtcdDb::open(base.as_ref())
+        .with_context(|| format!("{}: cannot open as an etcd db", db_path.display()))
+        .map_err(salvage_hint)?;
+    let until = if w.wal_until_commit() {
+        datadir::Until::Commit
+    } else {
+        datadir::Until::End
+    };
+    let (replay, mut report) =
+        datadir::replay_wal(&db, &segments, start, until, &Default::default()).with_context(
+            || {
+                format!(
+                    "{}: replaying the WAL",
+                    layout.wal_dir.as_deref().unwrap_or(path).display()
+                )
+            },
+        )?;
+    report.wal_dir = layout
+        .wal_dir
+        .as_deref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    report.ignored = layout
+        .ignored
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    report.notes.extend(notes);
+    let replayed = if replay.is_empty() || !(always_rewrite || replay.changes_store()) {
+        None
+    } else {
+        let cur = std::io::Cursor::new(Vec::with_capacity(base.as_ref().len() + (1 << 20)));
+        let out = replay
+            .write_db(&db, cur)
+            .with_context(|| format!("{}: writing the replayed db", db_path.display()))?;
+        Some(out.into_inner())
+    };
+    drop(db);
+    Ok(EtcdInput {
+        db_path,
+        base,
+        replayed,
+        wal: Some(report),
+    })
+}
+
+/// The db file `--salvage` reads for `path`: the file itself, or the db of
+/// a data dir or `member/` dir (salvage reads the db alone; the WAL is not
+/// replayed over a salvaged db).
+pub fn salvage_db_path(path: &Path) -> Result<std::path::PathBuf> {
+    if !path.is_dir() {
+        return Ok(path.to_path_buf());
+    }
+    let l = etcd_store::datadir::locate(path, None, true)
+        .with_context(|| format!("{}: cannot read as an etcd data dir", path.display()))?;
+    eprintln!(
+        "note: --salvage reads {} alone: the WAL is not replayed over a salvaged db",
+        l.db.display()
+    );
+    Ok(l.db)
 }

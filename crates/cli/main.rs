@@ -35,7 +35,12 @@ pub enum Outcome {
 
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
+    let lost = || input::WAL_LOST_ENTRIES.load(std::sync::atomic::Ordering::Relaxed);
     match cmd::run(cli) {
+        Ok(Outcome::Ok) if lost() => {
+            eprintln!("boltsnap: the WAL is damaged: the entries after the damage are lost (the WAL line above says which); exit status 1");
+            ExitCode::from(1)
+        }
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::Problems) => ExitCode::from(1),
         Err(e) => {

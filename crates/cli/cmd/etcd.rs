@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use etcd_store::{HashRules, LiveKey};
 
-use crate::args::{EtcdCommand, HashRulesArg, WriteOut};
+use crate::args::{EtcdCommand, HashRulesArg, WalArgs, WriteOut};
 use crate::input::open_etcd;
 use crate::out;
 use crate::Outcome;
@@ -17,7 +17,7 @@ pub fn run(c: EtcdCommand) -> Result<Outcome> {
             db,
             write_out,
             detail,
-        } => status(&db.path, write_out, detail),
+        } => status(&db.path, &db.wal, write_out, detail),
         EtcdCommand::Ls {
             db,
             prefix,
@@ -27,6 +27,7 @@ pub fn run(c: EtcdCommand) -> Result<Outcome> {
             salvage,
         } => ls(
             &db.path,
+            &db.wal,
             prefix.as_bytes(),
             rev,
             keys_only,
@@ -38,16 +39,22 @@ pub fn run(c: EtcdCommand) -> Result<Outcome> {
             key,
             rev,
             write_out,
-        } => get(&db.path, key.as_bytes(), rev, write_out.into()),
+        } => get(&db.path, &db.wal, key.as_bytes(), rev, write_out.into()),
         EtcdCommand::History { db, key, write_out } => {
-            history(&db.path, key.as_bytes(), write_out.into())
+            history(&db.path, &db.wal, key.as_bytes(), write_out.into())
         }
         EtcdCommand::Hashkv {
             db,
             rev,
             rules,
             write_out,
-        } => hashkv(&db.path, rev, rules, write_out),
+        } => hashkv(&db.path, &db.wal, rev, rules, write_out),
+        EtcdCommand::Snapshot {
+            db,
+            output,
+            force,
+            json,
+        } => snapshot(&db.path, &db.wal, &output, force, json.json),
     }
 }
 
@@ -114,8 +121,8 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     s
 }
 
-fn status(path: &Path, w: WriteOut, detail: bool) -> Result<Outcome> {
-    let db = open_etcd(path)?;
+fn status(path: &Path, wal: &WalArgs, w: WriteOut, detail: bool) -> Result<Outcome> {
+    let db = open_etcd(path, wal)?;
     let st = db.status().with_context(|| path.display().to_string())?;
     // etcd 3.6's key count needs the whole live view: only for --detail.
     let live_keys = if detail {
@@ -293,6 +300,7 @@ fn status(path: &Path, w: WriteOut, detail: bool) -> Result<Outcome> {
 
 fn ls(
     path: &Path,
+    wal: &WalArgs,
     prefix: &[u8],
     rev: i64,
     keys_only: bool,
@@ -300,7 +308,7 @@ fn ls(
     salvage: bool,
 ) -> Result<Outcome> {
     if salvage {
-        let bytes = crate::input::map(path)?;
+        let bytes = crate::input::map(&crate::input::salvage_db_path(path)?)?;
         let (view, report) = crate::input::salvaged_view(&bytes, path, false)?;
         eprintln!("salvage: {}", serde_json::to_string(&report)?);
         print_live(&view, prefix, keys_only, w)?;
@@ -309,7 +317,7 @@ fn ls(
             view.keys.len() as u64,
         ));
     }
-    let db = open_etcd(path).map_err(crate::input::salvage_hint)?;
+    let db = open_etcd(path, wal).map_err(crate::input::salvage_hint)?;
     let view = db
         .live(rev)
         .with_context(|| path.display().to_string())
@@ -367,8 +375,8 @@ fn print_live(
     Ok(Outcome::Ok)
 }
 
-fn get(path: &Path, key: &[u8], rev: i64, w: WriteOut) -> Result<Outcome> {
-    let db = open_etcd(path)?;
+fn get(path: &Path, wal: &WalArgs, key: &[u8], rev: i64, w: WriteOut) -> Result<Outcome> {
+    let db = open_etcd(path, wal)?;
     let view = db.live(rev).with_context(|| path.display().to_string())?;
     let found = view
         .keys
@@ -401,8 +409,8 @@ fn get(path: &Path, key: &[u8], rev: i64, w: WriteOut) -> Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
-fn history(path: &Path, key: &[u8], w: WriteOut) -> Result<Outcome> {
-    let db = open_etcd(path)?;
+fn history(path: &Path, wal: &WalArgs, key: &[u8], w: WriteOut) -> Result<Outcome> {
+    let db = open_etcd(path, wal)?;
     let h = db
         .history(key)
         .with_context(|| path.display().to_string())?;
@@ -455,8 +463,14 @@ fn history(path: &Path, key: &[u8], w: WriteOut) -> Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
-fn hashkv(path: &Path, rev: i64, rules: HashRulesArg, w: WriteOut) -> Result<Outcome> {
-    let db = open_etcd(path)?;
+fn hashkv(
+    path: &Path,
+    wal: &WalArgs,
+    rev: i64,
+    rules: HashRulesArg,
+    w: WriteOut,
+) -> Result<Outcome> {
+    let db = open_etcd(path, wal)?;
     let rules = match rules {
         HashRulesArg::Current => HashRules::Current,
         HashRulesArg::Legacy => HashRules::Legacy,
@@ -506,6 +520,35 @@ impl OrNone for String {
             self
         }
     }
+}
+
+fn snapshot(path: &Path, wal: &WalArgs, output: &Path, force: bool, json: bool) -> Result<Outcome> {
+    crate::out::check_output(output, &[path], force)?;
+    let input = crate::input::open_input_with(path, wal, true)?;
+    let db = input.etcd()?;
+    let size = etcd_store::snapshot::write_snapshot_file(db.bolt().data(), output, force)
+        .with_context(|| format!("{}: cannot write", output.display()))?;
+    let rev = db
+        .current_revision()
+        .with_context(|| path.display().to_string())?;
+    let lost = input.wal.as_ref().is_some_and(|w| w.lost_entries());
+    if json {
+        out::json_line(
+            &mut out::stdout(),
+            &serde_json::json!({"output": output.display().to_string(), "size": size, "revision": rev,
+                "consistent_index": db.meta().consistent_index, "wal": input.wal}),
+        )?;
+    } else {
+        println!(
+            "wrote {} ({} bytes, revision {rev}, consistent index {}) from {}",
+            output.display(),
+            size,
+            db.meta().consistent_index.unwrap_or(0),
+            input.db_path.display()
+        );
+        println!("restore it with: etcdutl snapshot restore {} --data-dir NEW-DIR (etcd 3.4: etcdctl snapshot restore)", output.display());
+    }
+    Ok(if lost { Outcome::Problems } else { Outcome::Ok })
 }
 
 #[cfg(test)]

@@ -11,8 +11,8 @@ use milvus_meta::select::{self, ExportOptions};
 use serde_json::json;
 use sha2::Digest;
 
-use crate::args::{BackupFormat, ExportArgs, RestoreArgs};
-use crate::input::{map, open_etcd};
+use crate::args::{BackupFormat, ExportArgs, RestoreArgs, WalArgs};
+use crate::input::map;
 use crate::out;
 use crate::Outcome;
 
@@ -41,36 +41,53 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
     } else {
         crate::out::check_output(&a.output, &[&a.db], a.force)?;
     }
-    // The manifest records the source's SHA-256: hash it on another core
-    // while this one reads the keys.
-    let whole = map(&a.db)?;
-    crate::input::not_a_backup(&a.db, &whole)?;
-    let file_len = whole.as_ref().len() as u64;
-    let edb = if a.salvage {
-        None
+    // The manifest records the source's SHA-256 (of the db file read, before
+    // any WAL replay): hash it on another core while this one reads the keys.
+    let (db_path, whole) = if a.salvage {
+        let p = crate::input::salvage_db_path(&a.db)?;
+        let b = map(&p)?;
+        crate::input::not_a_backup(&p, &b)?;
+        (p, Some(b))
     } else {
-        Some(
-            etcd_store::EtcdDb::open(whole.as_ref())
-                .with_context(|| format!("{}: cannot open as an etcd db", a.db.display()))
-                .map_err(crate::input::salvage_hint)?,
-        )
+        (a.db.clone(), None)
     };
+    let input = match &whole {
+        Some(_) => None,
+        None => Some(crate::input::open_input(&a.db, &a.wal).map_err(crate::input::salvage_hint)?),
+    };
+    let edb = match &input {
+        Some(i) => Some(i.etcd().map_err(crate::input::salvage_hint)?),
+        None => None,
+    };
+    let file_bytes: &[u8] = match (&whole, &input) {
+        (Some(b), _) => b.as_ref(),
+        (None, Some(i)) => i.base.as_ref(),
+        (None, None) => &[],
+    };
+    let file_len = file_bytes.len() as u64;
     let (read, source_sha) = std::thread::scope(|s| {
-        let h = s.spawn(|| sha256_hex(whole.as_ref()));
-        let r = match &edb {
-            Some(db) => db
+        let h = s.spawn(|| sha256_hex(file_bytes));
+        let r = match (&edb, &whole) {
+            (Some(db), _) => db
                 .live(a.rev)
                 .map(|v| (v, None))
                 .with_context(|| format!("{}: cannot read as an etcd db", a.db.display()))
                 .map_err(crate::input::salvage_hint),
-            None => crate::input::salvaged_view(&whole, &a.db, a.exclude_stale)
-                .map(|(v, r)| (v, Some(r))),
+            (None, Some(b)) => {
+                crate::input::salvaged_view(b, &db_path, a.exclude_stale).map(|(v, r)| (v, Some(r)))
+            }
+            (None, None) => Err(anyhow::anyhow!("{}: nothing to read", a.db.display())),
         };
         (r, h.join())
     });
     let (view, salvage_report) = read?;
     let source_sha =
-        source_sha.map_err(|_| anyhow::anyhow!("hashing {} failed", a.db.display()))?;
+        source_sha.map_err(|_| anyhow::anyhow!("hashing {} failed", db_path.display()))?;
+    let wal_report = input.as_ref().and_then(|i| i.wal.clone());
+    let source_name = match &input {
+        Some(i) if i.db_path != a.db => format!("{} ({})", a.db.display(), i.db_path.display()),
+        _ => db_path.display().to_string(),
+    };
     let opts = ExportOptions {
         roots: a.roots.clone(),
         keep_session_id: a.keep_session_id,
@@ -83,7 +100,7 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
         tool: format!("boltsnap {}", env!("CARGO_PKG_VERSION")),
         created_at: backup::now_rfc3339(),
         source: SourceInfo {
-            file_name: a.db.display().to_string(),
+            file_name: source_name,
             size: file_len,
             sha256: source_sha,
         },
@@ -97,6 +114,11 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
         extra: salvage_report
             .iter()
             .map(|r| ("salvage".to_string(), r.to_json()))
+            .chain(
+                wal_report
+                    .iter()
+                    .filter_map(|w| Some(("wal".to_string(), serde_json::to_value(w).ok()?))),
+            )
             .collect(),
     };
     let pb = progress(kept.len() as u64, "exporting");
@@ -146,6 +168,7 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
         "left_out": report.left_out,
         "roots": report.per_root,
         "salvage": salvage_report,
+        "wal": wal_report,
     });
     if a.json {
         let mut o: Box<dyn Write> = if to_stdout {
@@ -250,7 +273,7 @@ pub fn verify(path: &Path, json_out: bool) -> Result<Outcome> {
 
 /// A db, a snapshot file or a backup, as records.
 enum Source {
-    Db(Box<etcd_store::EtcdDb<crate::input::Bytes>>),
+    Db(Box<crate::input::EtcdInput>),
     Backup(Box<Manifest>, Vec<Record>),
 }
 
@@ -281,19 +304,20 @@ fn is_backup(path: &Path) -> Result<bool> {
     Ok(&m == backup::TRAILER_MAGIC)
 }
 
-fn load(path: &Path) -> Result<Source> {
-    if is_backup(path)? {
+fn load(path: &Path, wal: &WalArgs) -> Result<Source> {
+    if !path.is_dir() && is_backup(path)? {
         let (m, recs) = read_backup(path)?;
         Ok(Source::Backup(Box::new(m), recs))
     } else {
-        Ok(Source::Db(Box::new(open_etcd(path)?)))
+        Ok(Source::Db(Box::new(crate::input::open_input(path, wal)?)))
     }
 }
 
-fn records_of(path: &Path) -> Result<(Vec<Record>, i64)> {
-    match load(path)? {
+fn records_of(path: &Path, wal: &WalArgs) -> Result<(Vec<Record>, i64)> {
+    match load(path, wal)? {
         Source::Backup(m, r) => Ok((r, m.revision)),
-        Source::Db(db) => {
+        Source::Db(input) => {
+            let db = input.etcd()?;
             let v = db.live(0).with_context(|| path.display().to_string())?;
             Ok((v.keys.iter().map(Record::from_live).collect(), v.revision))
         }
@@ -304,12 +328,15 @@ pub fn inspect(
     path: &Path,
     only_root: Option<&str>,
     salvage: bool,
+    wal: &WalArgs,
     json_out: bool,
 ) -> Result<Outcome> {
     let mut salvage_report = None;
+    let mut wal_report = None;
     let loaded = if salvage {
-        let bytes = map(path)?;
-        let (v, report) = crate::input::salvaged_view(&bytes, path, false)?;
+        let db_path = crate::input::salvage_db_path(path)?;
+        let bytes = map(&db_path)?;
+        let (v, report) = crate::input::salvaged_view(&bytes, &db_path, false)?;
         if !json_out {
             eprintln!("salvage: {}", serde_json::to_string(&report)?);
         }
@@ -317,9 +344,11 @@ pub fn inspect(
         let recs: Vec<Record> = v.keys.iter().map(Record::from_live).collect();
         (recs, v.revision, "etcd db, salvaged")
     } else {
-        match load(path).map_err(crate::input::salvage_hint)? {
+        match load(path, wal).map_err(crate::input::salvage_hint)? {
             Source::Backup(m, r) => (r, m.revision, "backup"),
-            Source::Db(db) => {
+            Source::Db(input) => {
+                wal_report = input.wal.clone();
+                let db = input.etcd()?;
                 let v = db
                     .live(0)
                     .with_context(|| path.display().to_string())
@@ -349,7 +378,7 @@ pub fn inspect(
     if json_out {
         out::json_line(
             &mut o,
-            &json!({"input": path.display().to_string(), "kind": kind, "revision": revision, "keys": recs.len(), "catalog": cat, "salvage": salvage_report}),
+            &json!({"input": path.display().to_string(), "kind": kind, "revision": revision, "keys": recs.len(), "catalog": cat, "salvage": salvage_report, "wal": wal_report}),
         )?;
         o.flush()?;
         return Ok(crate::input::salvage_outcome(
@@ -509,9 +538,9 @@ pub fn inspect(
     ))
 }
 
-pub fn diff(a: &Path, b: &Path, limit: usize, json_out: bool) -> Result<Outcome> {
-    let (ra, reva) = records_of(a)?;
-    let (rb, revb) = records_of(b)?;
+pub fn diff(a: &Path, b: &Path, limit: usize, wal: &WalArgs, json_out: bool) -> Result<Outcome> {
+    let (ra, reva) = records_of(a, wal)?;
+    let (rb, revb) = records_of(b, wal)?;
     let ma: BTreeMap<&[u8], &Record> = ra.iter().map(|r| (r.key.as_slice(), r)).collect();
     let mb: BTreeMap<&[u8], &Record> = rb.iter().map(|r| (r.key.as_slice(), r)).collect();
     let mut only_a = Vec::new();

@@ -18,9 +18,16 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
             input,
             root,
             salvage,
+            wal,
             json,
-        } => milvus::inspect(&input, root.as_deref(), salvage, json.json),
-        Command::Diff { a, b, limit, json } => milvus::diff(&a, &b, limit, json.json),
+        } => milvus::inspect(&input, root.as_deref(), salvage, &wal, json.json),
+        Command::Diff {
+            a,
+            b,
+            limit,
+            wal,
+            json,
+        } => milvus::diff(&a, &b, limit, &wal, json.json),
         Command::Restore(a) => milvus::restore(a),
     }
 }
