@@ -666,12 +666,17 @@ fn restore_online(a: &RestoreArgs) -> Result<Outcome> {
     ) {
         pb.set_style(style.progress_chars("=> "));
     }
-    // Ctrl-C: no new transaction leaves; the ones in flight finish.
+    // Ctrl-C: no new transaction leaves; the ones in flight finish. A
+    // second Ctrl-C exits at once (each transaction is all or nothing, so
+    // --resume still continues from what is there).
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     {
         let stop = stop.clone();
         let _ = ctrlc::set_handler(move || {
-            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            if stop.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+            eprintln!("stopping after the transactions in flight (Ctrl-C again to quit now)");
         });
     }
     let mode = milvus_meta::online::RestoreMode {
