@@ -122,6 +122,17 @@ pub struct RestoreArgs {
     /// Most bytes per request (etcd's --max-request-bytes, 1.5 MiB).
     #[arg(long, default_value_t = 1536 * 1024)]
     pub max_bytes: usize,
+    /// Online: transactions in flight at once (and read-back ranges). More
+    /// lets etcd batch its WAL fsyncs; 1 sends one transaction at a time.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallel: u16,
+    /// Online: continue a restore that stopped (Ctrl-C, a dropped
+    /// connection, a target restart). Keys already in the target with the
+    /// backup's value and no lease are skipped and counted; any other key
+    /// under the backup's roots is still refused unless --force. Everything
+    /// is read back and compared as usual.
+    #[arg(long, conflicts_with = "snapshot")]
+    pub resume: bool,
     /// Write nothing. Online: connect, check the target and count the
     /// batches. With --snapshot: read and check the backup and the output
     /// path, and say what would be written.

@@ -417,3 +417,316 @@ fn online_restore_over_tls_with_client_certs() {
             .unwrap();
     assert_eq!(n["count"], r["keys"]);
 }
+
+type Kvs = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Writes a backup of `n` keys under the root `big` (values of 300 bytes,
+/// each naming its key) and returns it with its keys and values.
+fn big_backup(dir: &std::path::Path, n: usize) -> (std::path::PathBuf, Kvs) {
+    use milvus_meta::backup::{BackupWriter, Manifest, Record};
+    let kvs: Kvs = (0..n)
+        .map(|i| {
+            let k = format!("big/meta/key-{i:08}").into_bytes();
+            let mut v = format!("value of key {i} ").into_bytes();
+            v.resize(300, b'x');
+            (k, v)
+        })
+        .collect();
+    let manifest = Manifest {
+        format_version: milvus_meta::backup::FORMAT_VERSION,
+        tool: "boltsnap tests".into(),
+        roots: vec!["big".into()],
+        records: n as u64,
+        bytes: kvs.iter().map(|(k, v)| (k.len() + v.len()) as u64).sum(),
+        ..Default::default()
+    };
+    let path = dir.join("big.bsnap");
+    let f = std::fs::File::create(&path).unwrap();
+    let mut w = BackupWriter::new(std::io::BufWriter::new(f), &manifest).unwrap();
+    for (i, (k, v)) in kvs.iter().enumerate() {
+        w.write(&Record {
+            key: k.clone(),
+            value: v.clone(),
+            create_revision: i as i64 + 2,
+            mod_revision: i as i64 + 2,
+            version: 1,
+        })
+        .unwrap();
+    }
+    use std::io::Write as _;
+    w.finish().unwrap().flush().unwrap();
+    (path, kvs)
+}
+
+/// Every key and value under `prefix` in the target, with its lease, by etcdctl.
+fn target_kvs(server: &EtcdServer, prefix: &str) -> Kvs {
+    use base64::Engine;
+    let got: Value =
+        serde_json::from_str(&server.ctl_ok(&["get", "--prefix", prefix, "-w", "json"])).unwrap();
+    let b64 = |v: &Value| {
+        base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().unwrap_or(""))
+            .unwrap()
+    };
+    got["kvs"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|kv| (b64(&kv["key"]), b64(&kv["value"])))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn target_count(server: &EtcdServer, prefix: &str) -> u64 {
+    let out = server.ctl(&[
+        "get",
+        "--prefix",
+        prefix,
+        "--keys-only",
+        "--limit",
+        "1",
+        "-w",
+        "json",
+    ]);
+    serde_json::from_slice::<Value>(&out.stdout)
+        .ok()
+        .and_then(|v| v["count"].as_u64())
+        .unwrap_or(0)
+}
+
+/// A running `boltsnap restore`, killed when dropped (a failing test leaves
+/// no process behind).
+fn spawn_restore(args: &[&str]) -> Kill {
+    Kill(
+        std::process::Command::new(env!("CARGO_BIN_EXE_boltsnap"))
+            .arg("restore")
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// Waits until the target holds at least `at_least` keys under `prefix`
+/// while `child` still runs; false if the child ended first.
+fn wait_for_keys(server: &EtcdServer, prefix: &str, at_least: u64, child: &mut Kill) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while std::time::Instant::now() < deadline {
+        if child.0.try_wait().unwrap().is_some() {
+            return false;
+        }
+        if target_count(server, prefix) >= at_least {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("the restore wrote fewer than {at_least} keys in 120 s");
+}
+
+fn finish(mut child: Kill) -> std::process::Output {
+    use std::io::Read as _;
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    child
+        .0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_end(&mut stdout)
+        .unwrap();
+    child
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_end(&mut stderr)
+        .unwrap();
+    let status = child.0.wait().unwrap();
+    std::process::Output {
+        status,
+        stdout,
+        stderr,
+    }
+}
+
+/// Why: an interrupted restore must be continued with --resume (not only
+/// with --force over a half-written target), whether boltsnap was stopped
+/// with Ctrl-C (SIGINT: a clean stop that prints the resume command) or
+/// killed outright (SIGKILL), and end with exactly the backup's keys.
+#[test]
+fn online_restore_interrupted_then_resumed() {
+    let Some(bins) = etcd(EtcdVersion::V35) else {
+        return;
+    };
+    let dir = tempdir("online-resume");
+    let n = 30_000;
+    let (backup, want) = big_backup(&dir, n);
+    let server = EtcdServer::start(&bins, &dir.join("data"));
+    let ep = server.endpoint.clone();
+    let b = backup.to_str().unwrap();
+    // Small transactions one at a time: slow enough to stop midway.
+    let slow = ["--endpoints", &ep, "--parallel", "1", "--max-ops", "8"];
+    let mut args = vec![b];
+    args.extend(slow);
+    // SIGKILL of boltsnap mid-restore.
+    let mut child = spawn_restore(&args);
+    assert!(
+        wait_for_keys(&server, "big/", 1_000, &mut child),
+        "restore ended before it was killed"
+    );
+    child.0.kill().unwrap();
+    let _ = child.0.wait();
+    let after_kill = target_count(&server, "big/");
+    assert!(
+        after_kill > 0 && after_kill < n as u64,
+        "killed midway: {after_kill}"
+    );
+    // Without --resume the half-written target is refused.
+    let again = boltsnap(["restore", b, "--endpoints", &ep]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("without --force"));
+    // SIGINT of a resumed restore: a clean stop that says how to go on.
+    let mut args = args.clone();
+    args.push("--resume");
+    let mut child = spawn_restore(&args);
+    assert!(
+        wait_for_keys(&server, "big/", after_kill + 2_000, &mut child),
+        "resumed restore ended before it was interrupted"
+    );
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &child.0.id().to_string()])
+        .status();
+    let out = finish(child);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("interrupted after"), "{err}");
+    assert!(err.contains("--resume"), "prints the resume command: {err}");
+    let after_int = target_count(&server, "big/");
+    assert!(after_int < n as u64, "interrupted midway: {after_int}");
+    // --resume finishes the job: what was there is skipped and counted.
+    let r: Value = serde_json::from_slice(&ok(
+        &boltsnap(["restore", b, "--endpoints", &ep, "--resume", "--json"]),
+        "restore --resume",
+    ))
+    .unwrap();
+    let skipped = r["report"]["skipped"].as_u64().unwrap();
+    let written = r["report"]["written"].as_u64().unwrap();
+    assert_eq!(skipped, after_int, "{r}");
+    assert_eq!(skipped + written, n as u64, "{r}");
+    assert_eq!(r["report"]["verified"].as_u64(), Some(n as u64), "{r}");
+    assert_eq!(
+        target_kvs(&server, "big/"),
+        want,
+        "nothing lost, nothing extra"
+    );
+    // A resume of a complete restore writes nothing and verifies all.
+    let r: Value = serde_json::from_slice(&ok(
+        &boltsnap(["restore", b, "--endpoints", &ep, "--resume", "--json"]),
+        "second --resume",
+    ))
+    .unwrap();
+    assert_eq!(r["report"]["written"].as_u64(), Some(0), "{r}");
+    assert_eq!(r["report"]["verified"].as_u64(), Some(n as u64), "{r}");
+}
+
+/// Why: a target that crashes and comes back mid-restore must not leave a
+/// gap: the transactions that failed are retried (puts of known values are
+/// idempotent) and the read-back sees every key.
+#[test]
+fn online_restore_survives_target_restart() {
+    let Some(bins) = etcd(EtcdVersion::V35) else {
+        return;
+    };
+    let dir = tempdir("online-target-restart");
+    let n = 30_000;
+    let (backup, want) = big_backup(&dir, n);
+    let mut server = EtcdServer::start(&bins, &dir.join("data"));
+    let ep = server.endpoint.clone();
+    let b = backup.to_str().unwrap();
+    let mut child = spawn_restore(&[
+        b,
+        "--endpoints",
+        &ep,
+        "--parallel",
+        "4",
+        "--max-ops",
+        "8",
+        "--json",
+    ]);
+    assert!(
+        wait_for_keys(&server, "big/", 1_000, &mut child),
+        "restore ended before the kill"
+    );
+    server.sigkill();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    server.restart();
+    let out = finish(child);
+    let r: Value = serde_json::from_slice(&ok(&out, "restore across a target restart")).unwrap();
+    assert_eq!(r["report"]["verified"].as_u64(), Some(n as u64), "{r}");
+    assert_eq!(
+        target_kvs(&server, "big/"),
+        want,
+        "nothing lost, nothing extra"
+    );
+}
+
+/// Why: --resume skips only the backup's own keys; a key under the root that
+/// is not the backup's (another key, another value) is refused as before.
+#[test]
+fn online_resume_refuses_foreign_keys() {
+    let Some(bins) = etcd(EtcdVersion::V35) else {
+        return;
+    };
+    let dir = tempdir("online-resume-foreign");
+    let (backup, want) = big_backup(&dir, 2_000);
+    let server = EtcdServer::start(&bins, &dir.join("data"));
+    let ep = server.endpoint.clone();
+    let b = backup.to_str().unwrap();
+    server.ctl_ok(&[
+        "put",
+        "big/meta/key-00000001",
+        &String::from_utf8_lossy(&want[1].1),
+    ]);
+    for (key, value) in [
+        ("big/meta/zz-someone-else", "x"),
+        ("big/meta/key-00000005", "other"),
+    ] {
+        server.ctl_ok(&["put", key, value]);
+        for extra in [&["--resume"][..], &[]] {
+            let mut args = vec!["restore", b, "--endpoints", &ep];
+            args.extend(extra);
+            let out = boltsnap(&args);
+            assert_eq!(out.status.code(), Some(2), "{extra:?} over {key}");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("without --force"), "{err}");
+        }
+        assert_eq!(
+            target_count(&server, "big/"),
+            2,
+            "nothing written over {key}"
+        );
+        server.ctl_ok(&["del", key]);
+    }
+    // The backup's key and value, but under a lease: not the backup's.
+    let lease = server.ctl_ok(&["lease", "grant", "600"]);
+    let id = lease.split_whitespace().nth(1).unwrap().to_string();
+    let v7 = String::from_utf8_lossy(&want[7].1).into_owned();
+    server.ctl_ok(&[
+        "put",
+        "big/meta/key-00000007",
+        &v7,
+        &format!("--lease={id}"),
+    ]);
+    let out = boltsnap(["restore", b, "--endpoints", &ep, "--resume"]);
+    assert_eq!(out.status.code(), Some(2), "a leased key is refused");
+    server.ctl_ok(&["lease", "revoke", &id]);
+    // The backup's own key and value alone: resumed, and the rest written.
+    let r: Value = serde_json::from_slice(&ok(
+        &boltsnap(["restore", b, "--endpoints", &ep, "--resume", "--json"]),
+        "resume",
+    ))
+    .unwrap();
+    assert_eq!(r["report"]["skipped"].as_u64(), Some(1), "{r}");
+    assert_eq!(target_kvs(&server, "big/"), want);
+}

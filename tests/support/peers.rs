@@ -164,6 +164,8 @@ pub struct EtcdServer {
     child: Option<std::process::Child>,
     log: PathBuf,
     pub user: Option<String>,
+    client: u16,
+    peer: u16,
 }
 
 impl EtcdServer {
@@ -178,8 +180,57 @@ impl EtcdServer {
         let client = free_port();
         let endpoint = format!("http://127.0.0.1:{client}");
         let log = data_dir.with_extension("log");
-        let logf = std::fs::File::create(&log).expect("etcd log");
-        let child = Command::new(&bins.etcd)
+        let child = Self::spawn(bins, data_dir, &log, client, peer);
+        let mut s = EtcdServer {
+            bins: bins.clone(),
+            data_dir: data_dir.to_path_buf(),
+            endpoint,
+            child: Some(child),
+            log,
+            user: None,
+            client,
+            peer,
+        };
+        s.wait_ready();
+        s
+    }
+
+    /// Kills the member with SIGKILL (no clean shutdown), as a crash would.
+    pub fn sigkill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the member again on its data dir and ports (after `sigkill`).
+    pub fn restart(&mut self) {
+        self.sigkill();
+        let child = Self::spawn(
+            &self.bins,
+            &self.data_dir,
+            &self.log,
+            self.client,
+            self.peer,
+        );
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    fn spawn(
+        bins: &EtcdBins,
+        data_dir: &std::path::Path,
+        log: &std::path::Path,
+        client: u16,
+        peer: u16,
+    ) -> std::process::Child {
+        let endpoint = format!("http://127.0.0.1:{client}");
+        let logf = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("etcd log");
+        Command::new(&bins.etcd)
             .arg("--name=default")
             .arg(format!("--data-dir={}", data_dir.display()))
             .arg(format!("--listen-client-urls={endpoint}"))
@@ -193,17 +244,7 @@ impl EtcdServer {
             .stdout(logf.try_clone().expect("log"))
             .stderr(logf)
             .spawn()
-            .expect("start etcd");
-        let mut s = EtcdServer {
-            bins: bins.clone(),
-            data_dir: data_dir.to_path_buf(),
-            endpoint,
-            child: Some(child),
-            log,
-            user: None,
-        };
-        s.wait_ready();
-        s
+            .expect("start etcd")
     }
 
     fn wait_ready(&mut self) {

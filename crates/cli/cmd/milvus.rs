@@ -686,20 +686,55 @@ fn restore_online(a: &RestoreArgs) -> Result<Outcome> {
         client_cert: a.cert.clone().zip(a.key.clone()),
         max_ops: a.max_ops,
         max_bytes: a.max_bytes,
+        parallel: usize::from(a.parallel),
         ..Default::default()
     };
     let pb = progress(recs.len() as u64, "restoring");
-    let report =
-        milvus_meta::online::restore(&recs, &manifest.roots, &opts, a.force, a.dry_run, |n| {
-            pb.set_position(n)
-        })
-        .with_context(|| {
-            format!(
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{msg} [{bar:40}] {pos}/{len} {per_sec} (eta {eta})",
+    ) {
+        pb.set_style(style.progress_chars("=> "));
+    }
+    // Ctrl-C: no new transaction leaves; the ones in flight finish. A
+    // second Ctrl-C exits at once (each transaction is all or nothing, so
+    // --resume still continues from what is there).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        let _ = ctrlc::set_handler(move || {
+            if stop.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+            eprintln!("stopping after the transactions in flight (Ctrl-C again to quit now)");
+        });
+    }
+    let mode = milvus_meta::online::RestoreMode {
+        force: a.force,
+        resume: a.resume,
+        dry_run: a.dry_run,
+    };
+    let got = milvus_meta::online::restore(&recs, &manifest.roots, &opts, mode, &stop, &|n| {
+        pb.set_position(n)
+    });
+    pb.finish_and_clear();
+    let report = match got {
+        Ok(r) => r,
+        Err(e) => {
+            let resumable = matches!(
+                e,
+                milvus_meta::Error::Interrupted { .. } | milvus_meta::Error::Partial { .. }
+            );
+            let e = anyhow::Error::new(e).context(format!(
                 "restoring {} into {}",
                 a.backup.display(),
                 a.endpoints.join(",")
-            )
-        })?;
+            ));
+            if resumable {
+                bail!("{e:#}\nto continue where it stopped: {}", resume_command(a));
+            }
+            return Err(e);
+        }
+    };
     pb.finish_and_clear();
     let ok_all = report.mismatched.is_empty();
     let mut o = out::stdout();
@@ -711,7 +746,14 @@ fn restore_online(a: &RestoreArgs) -> Result<Outcome> {
     } else if report.dry_run {
         writeln!(o, "dry run: {} holds {} keys under the backup's roots; {} keys would go in {} transactions", report.endpoint, report.existing, recs.len(), report.batches)?;
     } else {
-        writeln!(o, "restored {} keys into {} in {} transactions; read back: {} equal, {} missing or different", report.written, report.endpoint, report.batches, report.verified, report.mismatched.len())?;
+        if report.skipped > 0 {
+            writeln!(
+                o,
+                "resumed: {} keys already in {} with the backup's value, skipped",
+                report.skipped, report.endpoint
+            )?;
+        }
+        writeln!(o, "restored {} keys into {} in {} transactions ({} in flight); read back: {} equal, {} missing or different", report.written, report.endpoint, report.batches, report.parallel, report.verified, report.mismatched.len())?;
         for k in report.mismatched.iter().take(20) {
             writeln!(o, "  differs: {k}")?;
         }
@@ -722,6 +764,51 @@ fn restore_online(a: &RestoreArgs) -> Result<Outcome> {
     } else {
         Outcome::Problems
     })
+}
+
+/// The command line that continues an online restore that stopped
+/// (the password, if any, is not repeated).
+fn resume_command(a: &RestoreArgs) -> String {
+    let q = |s: &str| {
+        if s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-:,=@".contains(&b))
+        {
+            s.to_string()
+        } else {
+            format!("'{}'", s.replace('\'', "'\\''"))
+        }
+    };
+    let mut c = vec![
+        "boltsnap restore".to_string(),
+        q(&a.backup.display().to_string()),
+        "--endpoints".into(),
+        q(&a.endpoints.join(",")),
+        "--resume".into(),
+    ];
+    if let Some(u) = &a.user {
+        c.push("--user".into());
+        c.push(q(u.split_once(':').map_or(u.as_str(), |(n, _)| n)));
+    }
+    for (flag, v) in [
+        ("--cacert", &a.cacert),
+        ("--cert", &a.cert),
+        ("--key", &a.key),
+    ] {
+        if let Some(p) = v {
+            c.push(flag.into());
+            c.push(q(&p.display().to_string()));
+        }
+    }
+    if a.max_ops != 128 {
+        c.push(format!("--max-ops {}", a.max_ops));
+    }
+    if a.max_bytes != 1536 * 1024 {
+        c.push(format!("--max-bytes {}", a.max_bytes));
+    }
+    if a.parallel != 8 {
+        c.push(format!("--parallel {}", a.parallel));
+    }
+    c.join(" ")
 }
 
 fn restore_snapshot(a: &RestoreArgs, snapshot: &Path) -> Result<Outcome> {

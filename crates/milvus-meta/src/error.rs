@@ -47,6 +47,25 @@ pub enum Error {
         /// Keys found.
         keys: u64,
     },
+    /// `--resume` found keys under the backup's roots that are not the
+    /// backup's (another value, a lease, or a key the backup lacks).
+    #[error("{endpoint} holds {keys} keys under the backup's roots that are not the backup's (for example {example:?}); refusing to resume over them without --force")]
+    TargetForeign {
+        /// The endpoint.
+        endpoint: String,
+        /// Keys that are not the backup's.
+        keys: u64,
+        /// One of them.
+        example: String,
+    },
+    /// Stopped on request after the transactions in flight.
+    #[error("interrupted after {written} of {total} keys were in the target")]
+    Interrupted {
+        /// Keys in the target (written or already there).
+        written: u64,
+        /// Keys in the backup.
+        total: u64,
+    },
     /// A write failed midway.
     #[error("restore stopped after writing {written} of {total} keys: {cause}; the target now holds a partial restore")]
     Partial {

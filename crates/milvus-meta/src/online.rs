@@ -7,7 +7,8 @@
 //! and at the end every key is read back and compared with the backup.
 
 use std::io::Read;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -34,6 +35,8 @@ pub struct OnlineOptions {
     pub retries: u32,
     /// Per-request timeout.
     pub timeout: Duration,
+    /// Transactions (and read-back ranges) in flight at once.
+    pub parallel: usize,
 }
 
 impl Default for OnlineOptions {
@@ -45,8 +48,9 @@ impl Default for OnlineOptions {
             client_cert: None,
             max_ops: 128,
             max_bytes: 1536 * 1024,
-            retries: 5,
+            retries: 10,
             timeout: Duration::from_secs(30),
+            parallel: 8,
         }
     }
 }
@@ -140,7 +144,9 @@ impl Gateway {
         if opts.endpoints.is_empty() {
             return Err(Error::InvalidArgument("no endpoint given".into()));
         }
-        let mut b = ureq::AgentBuilder::new().timeout(opts.timeout);
+        let mut b = ureq::AgentBuilder::new()
+            .timeout(opts.timeout)
+            .max_idle_connections_per_host(opts.parallel.clamp(1, 64));
         if let Some(cfg) = tls_config(opts)? {
             b = b.tls_config(cfg);
         }
@@ -330,7 +336,11 @@ impl Gateway {
 }
 
 /// Splits records into batches within the op and byte limits.
-pub fn batches(records: &[Record], max_ops: usize, max_bytes: usize) -> Vec<Vec<&Record>> {
+pub fn batches<'a>(
+    records: impl IntoIterator<Item = &'a Record>,
+    max_ops: usize,
+    max_bytes: usize,
+) -> Vec<Vec<&'a Record>> {
     let mut out: Vec<Vec<&Record>> = Vec::new();
     let mut cur: Vec<&Record> = Vec::new();
     let mut bytes = 64;
@@ -351,8 +361,8 @@ pub fn batches(records: &[Record], max_ops: usize, max_bytes: usize) -> Vec<Vec<
 }
 
 /// The key ranges a backup covers: its roots' prefixes, or (with no root)
-/// its exact first and last keys.
-pub fn ranges(roots: &[String], records: &[Record]) -> Vec<(Vec<u8>, Vec<u8>)> {
+/// its exact first and last keys (`sorted` in key order).
+pub fn ranges(roots: &[String], sorted: &[&Record]) -> Vec<(Vec<u8>, Vec<u8>)> {
     if !roots.is_empty() {
         return roots
             .iter()
@@ -363,7 +373,7 @@ pub fn ranges(roots: &[String], records: &[Record]) -> Vec<(Vec<u8>, Vec<u8>)> {
             })
             .collect();
     }
-    match (records.first(), records.last()) {
+    match (sorted.first(), sorted.last()) {
         (Some(a), Some(b)) => {
             let mut end = b.key.clone();
             end.push(0);
@@ -380,10 +390,15 @@ pub struct OnlineReport {
     pub endpoint: String,
     /// Keys already in the target under the backup's roots (before writing).
     pub existing: u64,
+    /// Keys already in the target with the backup's value and no lease,
+    /// not written again (`--resume`).
+    pub skipped: u64,
     /// Keys written.
     pub written: u64,
     /// Transactions sent.
     pub batches: u64,
+    /// Transactions in flight at most.
+    pub parallel: usize,
     /// Keys read back equal to the backup.
     pub verified: u64,
     /// Keys missing or different after the write.
@@ -392,63 +407,266 @@ pub struct OnlineReport {
     pub dry_run: bool,
 }
 
-/// Restores `records` (from a backup with `roots`) into the etcd at `opts`.
-/// Refuses a target holding keys in the backup's ranges unless `force`.
+/// How a restore treats what the target already holds.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RestoreMode {
+    /// Write over whatever the target holds under the backup's roots.
+    pub force: bool,
+    /// Skip keys the target already holds with the backup's value (and no
+    /// lease); refuse any other key under the roots (unless `force`).
+    pub resume: bool,
+    /// Connect and check, write nothing.
+    pub dry_run: bool,
+}
+
+fn kv_field(kv: &Value, name: &str) -> Result<Vec<u8>> {
+    unb64(kv.get(name).and_then(Value::as_str).unwrap_or_default())
+}
+
+fn kv_lease(kv: &Value) -> i64 {
+    kv.get("lease")
+        .and_then(|c| c.as_str().and_then(|s| s.parse().ok()).or(c.as_i64()))
+        .unwrap_or(0)
+}
+
+impl Gateway {
+    /// Calls `f` on every key-value object in [start, end), fetched in
+    /// pages of `page` keys (constant memory).
+    pub fn range_each(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        page: usize,
+        mut f: impl FnMut(&Value) -> Result<()>,
+    ) -> Result<()> {
+        let mut from = start.to_vec();
+        loop {
+            let r = self.post(
+                "/v3/kv/range",
+                &json!({"key": b64(&from), "range_end": b64(end), "limit": page}),
+            )?;
+            let kvs = r.get("kvs").and_then(Value::as_array);
+            let mut last = None;
+            for kv in kvs.into_iter().flatten() {
+                f(kv)?;
+                last = Some(kv);
+            }
+            let more = r.get("more").and_then(Value::as_bool).unwrap_or(false);
+            match last {
+                Some(kv) if more => {
+                    let k = kv_field(kv, "key")?;
+                    // etcd answers in key order; a page that does not move
+                    // forward would loop for ever.
+                    if k < from {
+                        return Err(Error::Rejected(format!(
+                            "{}: range reply out of key order",
+                            self.base
+                        )));
+                    }
+                    from = k;
+                    from.push(0);
+                }
+                _ => return Ok(()),
+            }
+        }
+    }
+}
+
+/// Runs `work(i)` for i in 0..n on up to `parallel` threads; stops taking
+/// new items once `stop` is set or an item fails; returns the first error.
+fn run_window(
+    n: usize,
+    parallel: usize,
+    stop: &AtomicBool,
+    work: &(dyn Fn(usize) -> Result<()> + Sync),
+) -> Option<Error> {
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let first: Mutex<Option<Error>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..parallel.clamp(1, 64) {
+            s.spawn(|| loop {
+                if stop.load(Ordering::SeqCst) || failed.load(Ordering::SeqCst) {
+                    return;
+                }
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= n {
+                    return;
+                }
+                if let Err(e) = work(i) {
+                    failed.store(true, Ordering::SeqCst);
+                    if let Ok(mut g) = first.lock() {
+                        g.get_or_insert(e);
+                    }
+                    return;
+                }
+            });
+        }
+    });
+    first.into_inner().ok().flatten()
+}
+
+/// Restores `records` (from a backup with `roots`) into the etcd at `opts`,
+/// with up to `opts.parallel` transactions in flight. Refuses a target
+/// holding keys in the backup's ranges unless `mode.force`; with
+/// `mode.resume`, keys already there with the backup's value are skipped and
+/// any other key is refused. Once `stop` is set, no new transaction leaves
+/// and [`Error::Interrupted`] says how far it got. Every key is read back
+/// and compared before it returns.
 pub fn restore(
     records: &[Record],
     roots: &[String],
     opts: &OnlineOptions,
-    force: bool,
-    dry_run: bool,
-    mut progress: impl FnMut(u64),
+    mode: RestoreMode,
+    stop: &AtomicBool,
+    progress: &(dyn Fn(u64) + Sync),
 ) -> Result<OnlineReport> {
+    let mut sorted: Vec<&Record> = records.iter().collect();
+    sorted.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+    if let Some(w) = sorted
+        .windows(2)
+        .find(|w| matches!(w, [a, b] if a.key == b.key))
+    {
+        if let Some(r) = w.first() {
+            return Err(Error::InvalidArgument(format!(
+                "the backup holds key {:?} twice",
+                String::from_utf8_lossy(&r.key)
+            )));
+        }
+    }
     let g = Gateway::connect(opts)?;
-    let rs = ranges(roots, records);
+    let rs = ranges(roots, &sorted);
     let mut existing = 0;
     for (s, e) in &rs {
         existing += g.count(s, e)?;
     }
+    let parallel = opts.parallel.clamp(1, 64);
     let mut report = OnlineReport {
         endpoint: g.endpoint().to_string(),
         existing,
-        dry_run,
+        dry_run: mode.dry_run,
+        parallel,
         ..Default::default()
     };
-    if existing > 0 && !force {
+    if existing > 0 && !mode.force && !mode.resume {
         return Err(Error::TargetNotEmpty {
             endpoint: report.endpoint,
             keys: existing,
         });
     }
-    let bs = batches(records, opts.max_ops, opts.max_bytes);
+    // --resume: what is there already, key by key.
+    let mut done = vec![false; sorted.len()];
+    if mode.resume && existing > 0 {
+        let mut foreign = 0u64;
+        let mut example = None;
+        for (s, e) in &rs {
+            g.range_each(s, e, 1000, |kv| {
+                let k = kv_field(kv, "key")?;
+                let v = kv_field(kv, "value")?;
+                let hit = sorted
+                    .binary_search_by(|r| r.key.as_slice().cmp(&k))
+                    .ok()
+                    .filter(|&i| sorted.get(i).is_some_and(|r| r.value == v))
+                    .filter(|_| kv_lease(kv) == 0);
+                match hit.and_then(|i| done.get_mut(i)) {
+                    Some(d) => *d = true,
+                    None => {
+                        foreign += 1;
+                        example.get_or_insert_with(|| String::from_utf8_lossy(&k).into_owned());
+                    }
+                }
+                Ok(())
+            })?;
+        }
+        report.skipped = done.iter().filter(|d| **d).count() as u64;
+        if foreign > 0 && !mode.force {
+            return Err(Error::TargetForeign {
+                endpoint: report.endpoint,
+                keys: foreign,
+                example: example.unwrap_or_default(),
+            });
+        }
+    }
+    let todo = sorted
+        .iter()
+        .zip(&done)
+        .filter(|(_, d)| !**d)
+        .map(|(r, _)| *r);
+    let bs = batches(todo, opts.max_ops, opts.max_bytes);
     report.batches = bs.len() as u64;
-    if dry_run {
+    if mode.dry_run {
         return Ok(report);
     }
-    for b in &bs {
-        g.put_all(b).map_err(|e| Error::Partial {
-            written: report.written,
-            total: records.len() as u64,
+    let written = AtomicU64::new(0);
+    let skipped = report.skipped;
+    progress(skipped);
+    let failure = run_window(bs.len(), parallel, stop, &|i| {
+        let b = bs.get(i).map(Vec::as_slice).unwrap_or_default();
+        g.put_all(b)?;
+        let n = written.fetch_add(b.len() as u64, Ordering::SeqCst) + b.len() as u64;
+        progress(skipped + n);
+        Ok(())
+    });
+    report.written = written.load(Ordering::SeqCst);
+    let total = sorted.len() as u64;
+    if let Some(e) = failure {
+        return Err(Error::Partial {
+            written: report.skipped + report.written,
+            total,
             cause: e.to_string(),
+        });
+    }
+    if stop.load(Ordering::SeqCst) && report.skipped + report.written < total {
+        return Err(Error::Interrupted {
+            written: report.skipped + report.written,
+            total,
+        });
+    }
+    // Read everything back and compare, in chunks of neighbouring keys.
+    let chunks: Vec<&[&Record]> = sorted.chunks(1000).collect();
+    let verified = AtomicU64::new(0);
+    let mismatched: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let never = AtomicBool::new(false);
+    let failure = run_window(chunks.len(), parallel, &never, &|i| {
+        let chunk = chunks.get(i).copied().unwrap_or_default();
+        let (Some(first), Some(last)) = (chunk.first(), chunk.last()) else {
+            return Ok(());
+        };
+        let mut end = last.key.clone();
+        end.push(0);
+        let mut equal = vec![false; chunk.len()];
+        let mut at = 0;
+        g.range_each(&first.key, &end, 1000, |kv| {
+            let k = kv_field(kv, "key")?;
+            while chunk.get(at).is_some_and(|r| r.key < k) {
+                at += 1;
+            }
+            if let Some(r) = chunk.get(at).filter(|r| r.key == k) {
+                if r.value == kv_field(kv, "value")? {
+                    if let Some(e) = equal.get_mut(at) {
+                        *e = true;
+                    }
+                }
+            }
+            Ok(())
         })?;
-        report.written += b.len() as u64;
-        progress(report.written);
-    }
-    // Read everything back and compare.
-    let mut back = std::collections::HashMap::new();
-    for (s, e) in &rs {
-        for (k, v) in g.range_all(s, e, 1000)? {
-            back.insert(k, v);
+        let ok = equal.iter().filter(|e| **e).count();
+        verified.fetch_add(ok as u64, Ordering::SeqCst);
+        if ok < chunk.len() {
+            if let Ok(mut m) = mismatched.lock() {
+                for (r, _) in chunk.iter().zip(&equal).filter(|(_, e)| !**e) {
+                    m.push(String::from_utf8_lossy(&r.key).into_owned());
+                }
+            }
         }
+        Ok(())
+    });
+    if let Some(e) = failure {
+        return Err(e);
     }
-    for r in records {
-        match back.get(&r.key) {
-            Some(v) if *v == r.value => report.verified += 1,
-            _ => report
-                .mismatched
-                .push(String::from_utf8_lossy(&r.key).into_owned()),
-        }
-    }
+    report.verified = verified.load(Ordering::SeqCst);
+    report.mismatched = mismatched.into_inner().unwrap_or_default();
+    report.mismatched.sort();
     Ok(report)
 }
 
