@@ -293,14 +293,15 @@ pub fn replay_wal<D: AsRef<[u8]> + Sync>(
     };
     rep.consequence = match &log.stop {
         Stop::End => "the log was read to its end: nothing it holds is left out".into(),
-        Stop::TornTail { .. } => "the last record was only partly written (a write cut by the crash); etcd never acknowledged it, and the log ends before it, as etcd ends it".into(),
+        Stop::TornTail { .. } => "a torn tail: the last record was only partly written (a write cut by the crash); etcd never acknowledged it, and the log ends before it, as etcd ends it".into(),
         Stop::Corrupt { what, .. } => format!(
-            "{what}: entries from here on are lost (etcd itself refuses to start on this WAL); everything before is replayed"
+            "{what}: the entries after index {} are lost (etcd itself refuses to start on this WAL); everything before is replayed",
+            rep.last_index.unwrap_or(start.index)
         ),
         Stop::Gap { after_seq, next_seq } => format!(
-            "segment {} is missing after {}: entries from there on are lost; everything before is replayed",
+            "segment {} is missing (next found: {next_seq}): the entries after index {} are lost; everything before is replayed",
             after_seq + 1,
-            wal::segment_name(*after_seq, 0).split('-').next().unwrap_or_default().to_owned() + &format!(" (next found: seq {next_seq})")
+            rep.last_index.unwrap_or(start.index)
         ),
     };
     Ok((r, rep))
