@@ -24,6 +24,7 @@ mod peers;
 mod peers_list;
 mod restore;
 mod salvage;
+mod wal;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -166,6 +166,7 @@ pub struct EtcdServer {
     pub user: Option<String>,
     client: u16,
     peer: u16,
+    extra: Vec<String>,
 }
 
 impl EtcdServer {
@@ -177,10 +178,21 @@ impl EtcdServer {
     /// Starts a member whose peer URL is http://127.0.0.1:`peer` (to boot a
     /// data dir restored with that URL).
     pub fn start_with_peer(bins: &EtcdBins, data_dir: &std::path::Path, peer: u16) -> EtcdServer {
+        Self::start_with_args(bins, data_dir, peer, &[])
+    }
+
+    /// Starts a member with more etcd flags (kept for `restart`).
+    pub fn start_with_args(
+        bins: &EtcdBins,
+        data_dir: &std::path::Path,
+        peer: u16,
+        extra: &[&str],
+    ) -> EtcdServer {
         let client = free_port();
         let endpoint = format!("http://127.0.0.1:{client}");
         let log = data_dir.with_extension("log");
-        let child = Self::spawn(bins, data_dir, &log, client, peer);
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let child = Self::spawn(bins, data_dir, &log, client, peer, &extra);
         let mut s = EtcdServer {
             bins: bins.clone(),
             data_dir: data_dir.to_path_buf(),
@@ -190,6 +202,7 @@ impl EtcdServer {
             user: None,
             client,
             peer,
+            extra,
         };
         s.wait_ready();
         s
@@ -212,6 +225,7 @@ impl EtcdServer {
             &self.log,
             self.client,
             self.peer,
+            &self.extra,
         );
         self.child = Some(child);
         self.wait_ready();
@@ -223,6 +237,7 @@ impl EtcdServer {
         log: &std::path::Path,
         client: u16,
         peer: u16,
+        extra: &[String],
     ) -> std::process::Child {
         let endpoint = format!("http://127.0.0.1:{client}");
         let logf = std::fs::OpenOptions::new()
@@ -240,6 +255,7 @@ impl EtcdServer {
                 "--initial-advertise-peer-urls=http://127.0.0.1:{peer}"
             ))
             .arg(format!("--initial-cluster=default=http://127.0.0.1:{peer}"))
+            .args(extra)
             .env_remove("ETCD_UNSUPPORTED_ARCH")
             .stdout(logf.try_clone().expect("log"))
             .stderr(logf)
@@ -252,6 +268,13 @@ impl EtcdServer {
         loop {
             let out = self.ctl(&["endpoint", "health"]);
             if out.status.success() {
+                return;
+            }
+            // A member with a NOSPACE alarm serves reads but reports itself
+            // unhealthy.
+            let said = String::from_utf8_lossy(&out.stderr).into_owned()
+                + &String::from_utf8_lossy(&out.stdout);
+            if said.contains("NOSPACE") {
                 return;
             }
             if let Some(c) = self.child.as_mut() {
