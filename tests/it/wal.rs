@@ -93,12 +93,14 @@ fn writer(
                 json!({"key": b64(&k(n)), "value": b64(&value(n))}),
             ),
             4 => {
-                // Both branches over time: the compare holds when the key
-                // still has the value written 4 steps ago.
+                // Both branches: every other time the compare asks for the
+                // value written 4 steps ago (it holds unless another request
+                // changed the key since), else for another one (it fails).
+                let want = if n % 24 == 4 { value(n - 4) } else { value(n - 3) };
                 let r = gw.post(
                     "kv/txn",
                     json!({
-                        "compare": [{"target": "VALUE", "key": b64(&k(n - 4)), "result": "EQUAL", "value": b64(&value(n - 4))}],
+                        "compare": [{"target": "VALUE", "key": b64(&k(n - 4)), "result": "EQUAL", "value": b64(&want)}],
                         "success": [
                             {"request_put": {"key": b64(&k(n)), "value": b64("txn-success")}},
                             {"request_put": {"key": b64(&format!("w{id}/t{}", n % 13)), "value": b64(&value(n))}},
@@ -294,7 +296,7 @@ fn crash_under_load(v: EtcdVersion, sc: &Scenario) -> Option<Value> {
         counts.ok.load(Ordering::Relaxed) > 100,
         "the load did not run"
     );
-    if !sc.big {
+    if !sc.big && sc.run_for >= Duration::from_millis(1000) {
         assert!(counts.txn_success.load(Ordering::Relaxed) > 0);
         assert!(counts.txn_failure.load(Ordering::Relaxed) > 0);
     }
@@ -432,22 +434,45 @@ fn crash_under_load(v: EtcdVersion, sc: &Scenario) -> Option<Value> {
     Some(wal)
 }
 
-const PLAIN: Scenario = Scenario {
-    name: "plain",
-    etcd_args: &[],
-    big: false,
-    compact: true,
-    run_for: Duration::from_millis(2500),
-};
-
-#[test]
-fn sigkill_under_load_etcd_34() {
-    crash_under_load(EtcdVersion::V34, &PLAIN);
+/// Ten kills at pseudo-random moments (0.5 to 3 s into the load; the seed
+/// is printed, `BOLTSNAP_KILL_SEED` repeats a run).
+fn ten_kills(v: EtcdVersion) {
+    let mut seed: u64 = std::env::var("BOLTSNAP_KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1)
+        });
+    eprintln!("{v:?}: BOLTSNAP_KILL_SEED={seed}");
+    for _ in 0..10 {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let ms = 500 + (seed >> 33) % 2500;
+        let sc = Scenario {
+            name: "plain",
+            etcd_args: &[],
+            big: false,
+            compact: true,
+            run_for: Duration::from_millis(ms),
+        };
+        if crash_under_load(v, &sc).is_none() {
+            return;
+        }
+    }
 }
 
 #[test]
-fn sigkill_under_load_etcd_35() {
-    crash_under_load(EtcdVersion::V35, &PLAIN);
+fn ten_sigkills_under_load_etcd_34() {
+    ten_kills(EtcdVersion::V34);
+}
+
+#[test]
+fn ten_sigkills_under_load_etcd_35() {
+    ten_kills(EtcdVersion::V35);
 }
 
 /// Raft snapshots every 300 entries: the WAL holds snapshot records, the
