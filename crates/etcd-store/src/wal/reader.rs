@@ -454,6 +454,19 @@ pub fn read<'a>(segments: &[Segment<'a>], start: SnapshotMark) -> Result<WalLog<
         .iter()
         .rposition(|s| s.index <= start.index)
         .ok_or(WalError::NoSegment { index: start.index })?;
+    read_from(segments, first, start, true)
+}
+
+/// [`read`] from segment `first` on. Without `entries` the entry records
+/// are framed and CRC-checked but neither decoded nor kept: the scan for
+/// snapshot records and the last HardState, which etcd makes over every
+/// segment, whatever index the oldest one starts at.
+fn read_from<'a>(
+    segments: &[Segment<'a>],
+    first: usize,
+    start: SnapshotMark,
+    entries: bool,
+) -> Result<WalLog<'a>, WalError> {
     let mut log = WalLog {
         start,
         start_found: start == SnapshotMark::default(),
@@ -519,6 +532,7 @@ pub fn read<'a>(segments: &[Segment<'a>], start: SnapshotMark) -> Result<WalLog<
                 what,
             };
             match f.kind {
+                record_type::ENTRY if !entries => {}
                 record_type::ENTRY => match decode_entry(f.data) {
                     Ok(e) => {
                         if e.index > start.index {
@@ -617,10 +631,11 @@ pub fn read<'a>(segments: &[Segment<'a>], start: SnapshotMark) -> Result<WalLog<
 
 /// The snapshot records of the whole WAL that a restart may start from:
 /// those at or below the last HardState's commit (etcd's
-/// `ValidSnapshotEntries`), oldest first. Reading stops where [`read`]
-/// would stop.
+/// `ValidSnapshotEntries`), oldest first. Every segment is read, from the
+/// oldest one kept: once etcd has purged old segments the oldest starts
+/// above index 0. Reading stops where [`read`] would stop.
 pub fn valid_snapshots(segments: &[Segment<'_>]) -> Vec<SnapshotMark> {
-    let Ok(log) = read(segments, SnapshotMark::default()) else {
+    let Ok(log) = read_from(segments, 0, SnapshotMark::default(), false) else {
         return Vec::new();
     };
     let commit = log.hard_state.commit;
@@ -661,6 +676,14 @@ pub mod encode {
         field_varint(&mut out, 2, term);
         field_varint(&mut out, 3, index);
         field_bytes(&mut out, 4, data);
+        out
+    }
+
+    /// A snapshot record's data (walpb.Snapshot: index, term).
+    pub fn snapshot_mark(index: u64, term: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        field_varint(&mut out, 1, index);
+        field_varint(&mut out, 2, term);
         out
     }
 
@@ -863,6 +886,41 @@ mod tests {
             }
         );
         assert_eq!(log.entries.len(), 1);
+    }
+
+    #[test]
+    fn after_a_purge_the_oldest_segment_starts_above_zero() {
+        // etcd keeps the newest --max-wals segments: the oldest one left
+        // starts at index 100, its CRC record carries the purged one's CRC.
+        let mut w = WalWriter::new(0x1234_5678, 1, 2);
+        w.push(record_type::SNAPSHOT, &snapshot_mark(100, 3));
+        for i in 101..=103u64 {
+            w.push(record_type::ENTRY, &entry(3, i, b"x"));
+        }
+        w.push(record_type::STATE, &hard_state(3, 1, 103));
+        let segs = [Segment {
+            seq: 5,
+            index: 100,
+            bytes: &w.buf,
+        }];
+        let marks = valid_snapshots(&segs);
+        assert_eq!(
+            marks,
+            vec![SnapshotMark {
+                index: 100,
+                term: 3
+            }]
+        );
+        let log = read(&segs, marks[0]).unwrap();
+        assert!(log.start_found);
+        assert_eq!(log.entries.len(), 3);
+        assert_eq!(log.entries[0].index, 101);
+        assert_eq!(log.stop, Stop::End);
+        // No snapshot at or above the oldest segment: nothing to start from.
+        assert!(matches!(
+            read(&segs, SnapshotMark::default()),
+            Err(WalError::NoSegment { index: 0 })
+        ));
     }
 
     #[test]
