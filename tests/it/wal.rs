@@ -836,3 +836,77 @@ fn committed_killed_dirs_read_as_etcd_serves_them() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// etcd purges old WAL segments (`--max-wals`, every 30 s): then the oldest
+/// segment left starts above index 0 and its CRC record carries the purged
+/// segment's CRC. The rescue must start from the raft snapshot recorded in
+/// the segments that are left, as a restarting etcd does.
+#[test]
+fn sigkill_after_old_segments_were_purged_etcd_35() {
+    let Some(bins) = peers::etcd(EtcdVersion::V35) else {
+        return;
+    };
+    let dir = tempdir("wal-purged");
+    let data = dir.join("data");
+    let peer = peers::free_port();
+    let args = ["--max-wals=1", "--snapshot-count=20"];
+    let mut srv = EtcdServer::start_with_args(&bins, &data, peer, &args);
+    let gw = Gateway::new(&srv.endpoint);
+    // 1 MB values over four keys: about three 64 MB segments of WAL.
+    let big = "x".repeat(1_000_000);
+    for i in 0..200 {
+        gw.post(
+            "kv/put",
+            serde_json::json!({"key": b64(&format!("big/{}", i % 4)), "value": b64(&big)}),
+        )
+        .unwrap();
+    }
+    let wal = data.join("member/wal");
+    let first_seq = || {
+        let mut names: Vec<String> = std::fs::read_dir(&wal)
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.ends_with(".wal"))
+            .collect();
+        names.sort();
+        names
+            .first()
+            .and_then(|n| u64::from_str_radix(n.get(..16)?, 16).ok())
+            .unwrap_or(0)
+    };
+    let t0 = Instant::now();
+    while first_seq() == 0 && t0.elapsed() < Duration::from_secs(90) {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(first_seq() > 0, "etcd purged no WAL segment in 90 s");
+    for i in 0..30 {
+        srv.ctl_ok(&["put", &format!("small/{i:02}"), &format!("v{i}")]);
+    }
+    srv.sigkill();
+    let copy = dir.join("copy");
+    let st = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&data)
+        .arg(&copy)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let d = data.to_str().unwrap();
+    let ls = boltsnap(["etcd", "ls", d, "-w", "json"]);
+    let ours = json_of(&ok(&ls, "etcd ls DIR (purged WAL)"));
+    let line = String::from_utf8_lossy(&ls.stderr).into_owned();
+    assert!(line.contains("WAL "), "no WAL line: {line}");
+    let truth = EtcdServer::start_with_args(&bins, &copy, peer, &args);
+    let theirs = json_of(
+        truth
+            .ctl_ok(&["get", "", "--prefix", "-w", "json"])
+            .as_bytes(),
+    );
+    drop(truth);
+    let (a, ra) = kvs(&ours);
+    let (b, rb) = kvs(&theirs);
+    assert_eq!(a.len(), 34, "four big keys and thirty small ones");
+    assert!(a == b, "keys differ {}", first_difference(&a, &b));
+    assert_eq!(ra, rb, "revision");
+    eprintln!("purged WAL (oldest segment {}): {line}", first_seq());
+}
