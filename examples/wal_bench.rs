@@ -136,7 +136,7 @@ fn gen(db_path: &str, out: &str, mb: u64) -> Result<(), Box<dyn std::error::Erro
             n % 40_000
         );
         let vlen = 200 + (n * 7919 % 400) as usize;
-        let value = &value_base[..vlen];
+        let value = value_base.get(..vlen).unwrap_or(&value_base);
         let data = match n % 20 {
             0 => delete_request(n, key.as_bytes()),
             1 => txn_request(n, key.as_bytes(), value),
