@@ -234,6 +234,29 @@ fn kvs(v: &Value) -> (Vec<Value>, i64) {
     (k, rev)
 }
 
+/// A copy of a killed member's data dir (`cp -a`), in `dir`: the restarted
+/// etcd runs on it, so the offline reads see the dir as the crash left it.
+fn copy_of(data: &std::path::Path, dir: &std::path::Path) -> std::path::PathBuf {
+    let copy = dir.join("copy");
+    let st = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(data)
+        .arg(&copy)
+        .status()
+        .unwrap();
+    assert!(st.success(), "cp -a {}", data.display());
+    copy
+}
+
+/// `boltsnap etcd ls DIR -w json`: the keys and the WAL line it printed.
+fn ls_with_wal(d: &str, what: &str) -> (Value, String) {
+    let ls = boltsnap(["etcd", "ls", d, "-w", "json"]);
+    let keys = json_of(&ok(&ls, what));
+    let line = String::from_utf8_lossy(&ls.stderr).into_owned();
+    assert!(line.contains("WAL "), "no WAL line: {line}");
+    (keys, line)
+}
+
 fn first_difference(a: &[Value], b: &[Value]) -> String {
     let n = a.len().max(b.len());
     for i in 0..n {
@@ -312,19 +335,9 @@ fn crash_under_load(v: EtcdVersion, sc: &Scenario) -> Option<Value> {
     }
     // Offline, on the killed dir (read-only: the copy is made first, and
     // the dir is compared after).
-    let copy = dir.join("copy");
-    let st = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(&data)
-        .arg(&copy)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    let copy = copy_of(&data, &dir);
     let d = data.to_str().unwrap();
-    let ls = boltsnap(["etcd", "ls", d, "-w", "json"]);
-    let ours = json_of(&ok(&ls, "etcd ls DIR"));
-    let wal_line = String::from_utf8_lossy(&ls.stderr).into_owned();
-    assert!(wal_line.contains("WAL "), "no WAL line: {wal_line}");
+    let (ours, wal_line) = ls_with_wal(d, "etcd ls DIR");
     let ours_hash = json_of(&ok(
         &boltsnap(["etcd", "hashkv", d, "-w", "json"]),
         "etcd hashkv DIR",
@@ -883,19 +896,9 @@ fn sigkill_after_old_segments_were_purged_etcd_35() {
         srv.ctl_ok(&["put", &format!("small/{i:02}"), &format!("v{i}")]);
     }
     srv.sigkill();
-    let copy = dir.join("copy");
-    let st = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(&data)
-        .arg(&copy)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    let copy = copy_of(&data, &dir);
     let d = data.to_str().unwrap();
-    let ls = boltsnap(["etcd", "ls", d, "-w", "json"]);
-    let ours = json_of(&ok(&ls, "etcd ls DIR (purged WAL)"));
-    let line = String::from_utf8_lossy(&ls.stderr).into_owned();
-    assert!(line.contains("WAL "), "no WAL line: {line}");
+    let (ours, line) = ls_with_wal(d, "etcd ls DIR (purged WAL)");
     let truth = EtcdServer::start_with_args(&bins, &copy, peer, &args);
     let theirs = json_of(
         truth
