@@ -141,6 +141,110 @@ fn bsnap_and_jsonl_carry_the_same_records() {
     }
 }
 
+/// A jsonl backup is read wherever a `.bsnap` one is: `verify` (which says
+/// it has no checksum), `inspect`, `diff` and `restore --snapshot`, with
+/// the same records; a cut or reordered file is refused.
+#[test]
+fn a_jsonl_backup_is_read_like_a_bsnap_one() {
+    let dir = tempdir("jsonl-read");
+    for (name, _root) in DBS {
+        let db = testdata(&format!("milvus-2.3.5/{name}"));
+        let b = dir.join(format!("{name}.bsnap"));
+        let j = dir.join(format!("{name}.jsonl"));
+        export_ok(&db, &b);
+        crate::export_jsonl_ok(&db, &j);
+        let v = json_of(&boltsnap([
+            "verify".as_ref(),
+            "--json".as_ref(),
+            j.as_os_str(),
+        ]));
+        assert_eq!(v["ok"], true, "{name}");
+        assert_eq!(v["format"], "jsonl");
+        assert_eq!(v["checksummed"], false);
+        let vb = json_of(&boltsnap([
+            "verify".as_ref(),
+            "--json".as_ref(),
+            b.as_os_str(),
+        ]));
+        assert_eq!(vb["format"], "bsnap");
+        assert_eq!(vb["checksummed"], true);
+        assert_eq!(v["records"], vb["records"], "{name}");
+        assert_eq!(v["bytes"], vb["bytes"], "{name}");
+        let text =
+            String::from_utf8(ok(&boltsnap(["verify".as_ref(), j.as_os_str()]), "verify")).unwrap();
+        assert!(text.contains("no checksum"), "{text}");
+
+        // inspect sees the same catalog in both.
+        let ib = ok(
+            &boltsnap(["inspect".as_ref(), "--json".as_ref(), b.as_os_str()]),
+            "inspect",
+        );
+        let ij = ok(
+            &boltsnap(["inspect".as_ref(), "--json".as_ref(), j.as_os_str()]),
+            "inspect",
+        );
+        let (mut ib, mut ij): (Value, Value) = (
+            serde_json::from_slice(&ib).unwrap(),
+            serde_json::from_slice(&ij).unwrap(),
+        );
+        ib.as_object_mut().unwrap().remove("input");
+        ij.as_object_mut().unwrap().remove("input");
+        assert_eq!(ib, ij, "{name}: inspect of the two forms");
+
+        // diff finds them equal; exit 0.
+        ok(
+            &boltsnap(["diff".as_ref(), b.as_os_str(), j.as_os_str()]),
+            "diff",
+        );
+
+        // restore --snapshot from either form writes the same store.
+        let sb = dir.join(format!("{name}.b.snap.db"));
+        let sj = dir.join(format!("{name}.j.snap.db"));
+        for (bk, snap) in [(&b, &sb), (&j, &sj)] {
+            ok(
+                &boltsnap([
+                    "restore".as_ref(),
+                    bk.as_os_str(),
+                    "--snapshot".as_ref(),
+                    snap.as_os_str(),
+                ]),
+                "restore --snapshot",
+            );
+        }
+        let hb = ok(
+            &boltsnap(["etcd".as_ref(), "hashkv".as_ref(), sb.as_os_str()]),
+            "hashkv",
+        );
+        let hj = ok(
+            &boltsnap(["etcd".as_ref(), "hashkv".as_ref(), sj.as_os_str()]),
+            "hashkv",
+        );
+        assert_eq!(hb, hj, "{name}: the stores restored from the two forms");
+
+        // Damage: cut mid-line, cut at a line end, two lines swapped.
+        let bytes = std::fs::read(&j).unwrap();
+        let lines: Vec<&[u8]> = bytes.split_inclusive(|&c| c == b'\n').collect();
+        assert!(lines.len() > 3);
+        let mut swapped: Vec<&[u8]> = lines.clone();
+        swapped.swap(1, 2);
+        let cases: [(&str, Vec<u8>, &str); 3] = [
+            ("mid-line", bytes[..bytes.len() - 10].to_vec(), "cut short"),
+            ("line-end", lines[..lines.len() - 1].concat(), "cut short"),
+            ("swapped", swapped.concat(), "order"),
+        ];
+        for (what, data, says) in cases {
+            let bad = dir.join(format!("{name}.{what}.jsonl"));
+            std::fs::write(&bad, data).unwrap();
+            for cmd in ["verify", "inspect"] {
+                let out = boltsnap([cmd.as_ref(), bad.as_os_str()]);
+                assert!(!out.status.success(), "{name} {what}: {cmd} accepted it");
+                let err = String::from_utf8_lossy(&out.stderr);
+                assert!(err.contains(says), "{name} {what} {cmd}: {err}");
+            }
+        }
+    }
+}
+
 fn base64_decode(s: &str) -> Vec<u8> {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.decode(s).unwrap()

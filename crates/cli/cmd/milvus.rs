@@ -5,7 +5,7 @@ use std::io::{BufWriter, Read, Seek, Write};
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use milvus_meta::backup::{self, BackupReader, BackupWriter, Manifest, Record, SourceInfo};
+use milvus_meta::backup::{self, BackupWriter, Manifest, Record, SourceInfo};
 use milvus_meta::catalog::Catalog;
 use milvus_meta::select::{self, ExportOptions};
 use serde_json::json;
@@ -130,12 +130,7 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
                 bw.finish()?;
             }
             BackupFormat::Jsonl => {
-                let recs: Vec<Record> = kept
-                    .iter()
-                    .filter_map(|&i| view.keys.get(i))
-                    .map(Record::from_live)
-                    .collect();
-                backup::write_jsonl(w, &manifest, &recs)?;
+                backup::write_jsonl_view(w, &manifest, &view, &kept, |n| pb.set_position(n))?;
             }
         }
         Ok(())
@@ -238,7 +233,14 @@ pub fn verify(path: &Path, json_out: bool) -> Result<Outcome> {
             if json_out {
                 out::json_line(
                     &mut o,
-                    &json!({"ok": true, "records": r.records, "bytes": r.bytes, "manifest": r.manifest}),
+                    &json!({
+                        "ok": true,
+                        "format": r.format,
+                        "checksummed": r.checksummed,
+                        "records": r.records,
+                        "bytes": r.bytes,
+                        "manifest": r.manifest,
+                    }),
                 )?;
             } else {
                 writeln!(
@@ -251,6 +253,13 @@ pub fn verify(path: &Path, json_out: bool) -> Result<Outcome> {
                     r.manifest.created_at,
                     r.manifest.tool
                 )?;
+                if !r.checksummed {
+                    writeln!(
+                        o,
+                        "note: a {} backup has no checksum: every line's JSON and base64, the key order and the manifest's counts were checked, but a changed value that is still valid cannot be detected",
+                        r.format
+                    )?;
+                }
             }
             o.flush()?;
             Ok(Outcome::Ok)
@@ -283,7 +292,9 @@ fn is_backup(path: &Path) -> Result<bool> {
     let mut f = crate::input::open_file(path)?;
     let mut m = [0u8; 8];
     let n = f.read(&mut m)?;
-    if n == 8 && &m == backup::MAGIC {
+    if n == 8
+        && (&m == backup::MAGIC || m.starts_with(backup::JSONL_PREFIX.get(..8).unwrap_or_default()))
+    {
         return Ok(true);
     }
     // A bbolt file (its first meta page's magic) is never taken for a
@@ -633,7 +644,7 @@ fn read_backup(path: &Path) -> Result<(Manifest, Vec<Record>)> {
     let f = crate::input::open_file(path)?;
     let pb = progress(0, "reading backup");
     let read = || -> milvus_meta::Result<(Manifest, Vec<Record>)> {
-        let r = BackupReader::open(std::io::BufReader::new(&f))?;
+        let r = backup::BackupFile::open(std::io::BufReader::new(&f))?;
         let manifest = r.manifest().clone();
         pb.set_length(r.record_count());
         let mut recs = Vec::new();

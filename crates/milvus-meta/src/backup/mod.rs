@@ -18,11 +18,15 @@
 //! a truncation or any flipped byte is detected; the trailer's lengths tie
 //! it to the file. See `docs/backup-format.md` for the version history.
 
+mod any;
+mod jsonl;
 mod read;
 mod write;
 
-pub use read::{checksum_matches, explain_error, verify, BackupReader, VerifyReport};
-pub use write::{write_jsonl, BackupWriter};
+pub use any::{AnyRecords, BackupFile};
+pub use jsonl::{write_jsonl, write_jsonl_view, JsonlReader, JsonlRecords, JSONL_PREFIX};
+pub use read::{checksum_matches, explain_error, verify, BackupReader, Records, VerifyReport};
+pub use write::BackupWriter;
 
 use std::collections::BTreeMap;
 

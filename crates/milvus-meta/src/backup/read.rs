@@ -326,6 +326,11 @@ pub struct VerifyReport {
     pub records: u64,
     /// Bytes of keys and values.
     pub bytes: u64,
+    /// `"bsnap"` or `"jsonl"`.
+    pub format: &'static str,
+    /// Whether every byte was checked against a checksum (`.bsnap`); a
+    /// jsonl file has none: its lines, key order and counts are checked.
+    pub checksummed: bool,
 }
 
 /// Whether a backup's bytes still match the SHA-256 its trailer carries:
@@ -384,15 +389,18 @@ pub fn explain_error<R: Read + Seek>(r: R, err: Error) -> Error {
 }
 
 /// Reads a whole backup and checks everything: magic, version, trailer,
-/// checksum, record order and count, and the manifest's counts. A damaged
+/// checksum, record order and count, and the manifest's counts. A jsonl
+/// backup is checked line by line: JSON, base64, key order, and the
+/// manifest's counts (it has no checksum). A damaged
 /// file is reported as a checksum mismatch where that is the cause.
 pub fn verify<R: Read + Seek>(mut r: R) -> Result<VerifyReport> {
     verify_parts(&mut r).map_err(|e| explain_error(&mut r, e))
 }
 
 fn verify_parts<R: Read + Seek>(r: R) -> Result<VerifyReport> {
-    let b = BackupReader::open(r)?;
+    let b = super::BackupFile::open(r)?;
     let manifest = b.manifest().clone();
+    let (format, checksummed) = (b.format(), b.checksummed());
     let (mut records, mut bytes) = (0u64, 0u64);
     for rec in b.records()? {
         let rec = rec?;
@@ -415,5 +423,7 @@ fn verify_parts<R: Read + Seek>(r: R) -> Result<VerifyReport> {
         manifest,
         records,
         bytes,
+        format,
+        checksummed,
     })
 }

@@ -446,36 +446,6 @@ impl<W: Write> BackupWriter<W> {
     }
 }
 
-/// Writes the same content as JSON lines: `{"manifest":{...}}`, then one
-/// line per record in `etcdctl get -w json`'s kv shape (base64 key and
-/// value; value omitted when empty).
-pub fn write_jsonl<'r, W: Write>(
-    mut out: W,
-    manifest: &Manifest,
-    records: impl IntoIterator<Item = &'r Record>,
-) -> Result<W> {
-    let m = serde_json::json!({ "manifest": manifest });
-    serde_json::to_writer(&mut out, &m).map_err(|e| Error::InvalidArgument(e.to_string()))?;
-    out.write_all(b"\n")?;
-    let mut line = Vec::new();
-    for r in records {
-        line.clear();
-        let kv = etcd_store::KeyValueRef {
-            key: &r.key,
-            create_revision: r.create_revision,
-            mod_revision: r.mod_revision,
-            version: r.version,
-            value: &r.value,
-            lease: 0,
-        };
-        kv.write_etcdctl_json(true, &mut line);
-        line.push(b'\n');
-        out.write_all(&line)?;
-    }
-    out.flush()?;
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use std::io::Cursor;
