@@ -51,6 +51,7 @@ deps() {
 	command -v go >/dev/null 2>&1 || missing+=(golang-go)
 	[[ -d "$GOPATH_DIR/src/go.etcd.io/bbolt" ]] || missing+=(golang-github-coreos-bbolt-dev)
 	[[ -d "$GOPATH_DIR/src/github.com/boltdb/bolt/cmd/bolt" ]] || missing+=(golang-github-boltdb-bolt-dev)
+	[[ -d "$GOPATH_DIR/src/go.etcd.io/etcd/mvcc/mvccpb" ]] || missing+=(golang-etcd-server-dev)
 	if ((${#missing[@]})); then
 		apt-get update -qq >/dev/null
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
@@ -71,6 +72,7 @@ CLI_NAME="" # bbolt or bolt
 build() {
 	command -v go >/dev/null 2>&1 || die "go not found (run: tools/gen-bolt-fixtures.sh deps)"
 	[[ -d "$GOPATH_DIR/src/go.etcd.io/bbolt" ]] || die "go.etcd.io/bbolt sources missing (run: tools/gen-bolt-fixtures.sh deps)"
+	[[ -d "$GOPATH_DIR/src/go.etcd.io/etcd/mvcc/mvccpb" ]] || die "etcd's Go sources (mvccpb, package golang-etcd-server-dev) missing (run: tools/gen-bolt-fixtures.sh deps)"
 	if needs_build "$BIN_DIR/gobolt" tools/gobolt "$SCRIPT"; then
 		go build -o "$BIN_DIR/gobolt" ./tools/gobolt
 	fi

@@ -42,7 +42,9 @@ pub enum Command {
     /// lease (both counted in the summary).
     Export(ExportArgs),
     /// Check a backup: magic, format version, checksum, record order and
-    /// counts. Exit 1 if anything is wrong.
+    /// counts. A jsonl backup has no checksum: its lines, key order and
+    /// counts are checked, and the report says so. Exit 1 if anything is
+    /// wrong.
     Verify {
         /// The backup file.
         backup: PathBuf,
@@ -90,7 +92,8 @@ pub enum Command {
 #[derive(Args, Debug)]
 #[command(group = clap::ArgGroup::new("target").required(true).args(["snapshot", "endpoints"]))]
 pub struct RestoreArgs {
-    /// The backup (.bsnap) to restore.
+    /// The backup to restore (.bsnap, or a jsonl backup from
+    /// `export --format jsonl`).
     pub backup: PathBuf,
     /// Offline: write an etcd snapshot file here (with its sha256 trailer),
     /// for `etcdutl snapshot restore` (3.5+) or `etcdctl snapshot restore`
@@ -155,7 +158,9 @@ pub enum BackupFormat {
     /// The boltsnap backup file: zstd, SHA-256, manifest.
     #[default]
     Bsnap,
-    /// JSON lines: a manifest line, then one line per key as etcdctl get -w json's kvs.
+    /// JSON lines: a manifest line, then one line per key as etcdctl get -w
+    /// json's kvs. Readable with jq and read back by every command, but
+    /// without a checksum.
     Jsonl,
 }
 
