@@ -2,9 +2,10 @@
 # Restore benchmarks on etcd-shaped files made by tools/gobolt gen-etcd:
 #   - offline: `boltsnap restore --snapshot` (the etcd db writer, sha256 trailer);
 #   - online: `boltsnap restore --endpoints` into a fresh local etcd 3.5.1
-#     (loopback), in keys per second, read-back included, this tree's
-#     binary side by side with the one built from git `main` (the restore
-#     before several transactions were kept in flight).
+#     (loopback), in keys per second and peak memory, read-back included,
+#     this tree's binary side by side with one built from the commit before
+#     several transactions were kept in flight and records were streamed
+#     (BASE, default 9b20954; one transaction at a time, all records held).
 #
 #   bash benches/restore.sh [SIZE...]     SIZE: 140k (default), 609k
 #
@@ -15,15 +16,16 @@ cd "$(dirname "$0")/.."
 sizes=("$@"); [ ${#sizes[@]} -gt 0 ] || sizes=(140k)
 bash tools/gen-bolt-fixtures.sh build
 mkdir -p target/bench
-# The binary of git main, built in a temporary worktree (its own target dir
+# The baseline binary, built in a temporary worktree (its own target dir
 # under target/bench, kept for the next run), then this tree's.
-old=target/bench/boltsnap-main
-if [ ! -x "$old" ] || [ "$(cat "$old.rev" 2>/dev/null)" != "$(git rev-parse main)" ]; then
+base="${BASE:-9b20954}"
+old=target/bench/boltsnap-base
+if [ ! -x "$old" ] || [ "$(cat "$old.rev" 2>/dev/null)" != "$(git rev-parse "$base")" ]; then
   wt="$(mktemp -d)/main"
-  git worktree add -q --detach "$wt" main
+  git worktree add -q --detach "$wt" "$base"
   (cd "$wt" && cargo build -q --release --bin boltsnap --target-dir "$OLDPWD/target/bench/main-target")
   cp target/bench/main-target/release/boltsnap "$old"
-  git rev-parse main > "$old.rev"
+  git rev-parse "$base" > "$old.rev"
   git worktree remove --force "$wt"
 fi
 cargo build -q --release --bin boltsnap
@@ -31,6 +33,11 @@ b=target/release/boltsnap
 etcd_dir="$(bash tools/peers.sh etcd35)"
 work="$(mktemp -d)"
 trap 'kill $(cat "$work/etcd.pid" 2>/dev/null) 2>/dev/null || true; rm -rf "$work"' EXIT
+# Peak resident memory of each restore, where GNU time is there.
+timed() { # OUT COMMAND...
+  local out=$1; shift
+  if [ -x /usr/bin/time ]; then /usr/bin/time -f %M -o "$out" "$@"; else "$@"; fi
+}
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 fresh_etcd() {
   kill "$(cat "$work/etcd.pid" 2>/dev/null)" 2>/dev/null || true
@@ -46,8 +53,9 @@ online() { # BINARY LABEL [ARGS...]
   local bin=$1 label=$2; shift 2
   fresh_etcd
   local t0 t1; t0=$(date +%s.%N)
-  "$bin" restore "$work/b.bsnap" --endpoints "http://127.0.0.1:$cport" "$@" > "$work/online.txt"; t1=$(date +%s.%N)
-  python3 -c "print(f'  {\"$label\":34} {$keys/($t1-$t0):>9,.0f} keys/s  ({$t1-$t0:.1f} s)')"
+  timed "$work/rss" "$bin" restore "$work/b.bsnap" --endpoints "http://127.0.0.1:$cport" "$@" > "$work/online.txt"; t1=$(date +%s.%N)
+  local rss; rss=$(cat "$work/rss" 2>/dev/null || echo 0)
+  python3 -c "print(f'  {\"$label\":34} {$keys/($t1-$t0):>9,.0f} keys/s  ({$t1-$t0:.1f} s, peak {${rss:-0}/1024:.0f} MiB)')"
   echo "$t0 $t1" > "$work/$label.t"
 }
 for size in "${sizes[@]}"; do
@@ -65,8 +73,8 @@ for size in "${sizes[@]}"; do
   t0=$(date +%s.%N); $b restore "$work/b.bsnap" --snapshot "$work/r.db" --force > /dev/null; t1=$(date +%s.%N)
   python3 -c "print(f'  offline restore: {$keys/($t1-$t0):,.0f} keys/s ({$t1-$t0:.2f} s, {$(stat -c %s "$work/r.db")/1e6:.0f} MB snapshot file)')"
   echo "  online restore into etcd 3.5.1 on loopback, read-back included:"
-  online "$old" "main (one txn at a time)"
-  before=$(cat "$work/main (one txn at a time).t")
+  online "$old" "base (one txn at a time)"
+  before=$(cat "$work/base (one txn at a time).t")
   online "$b" "this tree (--parallel 8)"
   after=$(cat "$work/this tree (--parallel 8).t")
   python3 -c "b='$before'.split(); a='$after'.split(); print(f'  speed-up: {(float(b[1])-float(b[0]))/(float(a[1])-float(a[0])):.1f}x')"

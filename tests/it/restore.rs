@@ -730,3 +730,38 @@ fn online_resume_refuses_foreign_keys() {
     assert_eq!(r["report"]["skipped"].as_u64(), Some(1), "{r}");
     assert_eq!(target_kvs(&server, "big/"), want);
 }
+
+/// The backup is read in full and checked before the first write, even
+/// though the restore streams it: a damaged or cut backup writes nothing.
+#[test]
+fn online_restore_of_a_damaged_backup_writes_nothing() {
+    let Some(bins) = etcd(EtcdVersion::V35) else {
+        return;
+    };
+    let dir = tempdir("online-damaged-backup");
+    let (backup, _) = big_backup(&dir, 5_000);
+    let bytes = std::fs::read(&backup).unwrap();
+    let server = EtcdServer::start(&bins, &dir.join("data"));
+    let ep = server.endpoint.clone();
+    let mut flipped = bytes.clone();
+    let at = flipped.len() * 3 / 4;
+    flipped[at] ^= 0x40;
+    let cut = bytes[..bytes.len() * 3 / 4].to_vec();
+    for (name, damaged) in [("flipped", flipped), ("cut", cut)] {
+        let path = dir.join(format!("{name}.bsnap"));
+        std::fs::write(&path, &damaged).unwrap();
+        let out = boltsnap(["restore", path.to_str().unwrap(), "--endpoints", &ep]);
+        assert!(!out.status.success(), "{name}: a damaged backup is refused");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&format!("{name}.bsnap")), "{name}: {err}");
+        assert!(
+            err.contains("damaged") || err.contains("checksum"),
+            "{name}: {err}"
+        );
+        assert_eq!(target_count(&server, "big/"), 0, "{name}: nothing written");
+    }
+    // The sound backup still goes in whole.
+    let out = boltsnap(["restore", backup.to_str().unwrap(), "--endpoints", &ep]);
+    ok(&out, "restore");
+    assert_eq!(target_count(&server, "big/"), 5_000);
+}

@@ -677,7 +677,24 @@ fn restore_online(a: &RestoreArgs) -> Result<Outcome> {
             bail!("--endpoints {ep}: not an http:// or https:// URL (etcd's client URL, e.g. http://127.0.0.1:2379)");
         }
     }
-    let (manifest, recs) = read_backup(&a.backup)?;
+    // The backup is opened here for its manifest and count, and reopened by
+    // the restore for each pass over its records: only a window of them is
+    // held at once, whatever the backup's size.
+    let (manifest, total) = {
+        let f = crate::input::open_file(&a.backup)?;
+        let r = backup::BackupFile::open(std::io::BufReader::new(&f))
+            .map_err(|e| backup::explain_error(&f, e))
+            .with_context(|| a.backup.display().to_string())?;
+        (r.manifest().clone(), r.record_count())
+    };
+    let path = a.backup.clone();
+    let open = move || -> milvus_meta::Result<
+        Box<dyn Iterator<Item = milvus_meta::Result<Record>> + 'static>,
+    > {
+        let f = std::fs::File::open(&path).map_err(milvus_meta::Error::Io)?;
+        let recs = backup::BackupFile::open(std::io::BufReader::new(f))?.records()?;
+        Ok(Box::new(recs))
+    };
     let user = match &a.user {
         None => None,
         Some(u) => match u.split_once(':') {
@@ -700,7 +717,7 @@ fn restore_online(a: &RestoreArgs) -> Result<Outcome> {
         parallel: usize::from(a.parallel),
         ..Default::default()
     };
-    let pb = progress(recs.len() as u64, "restoring");
+    let pb = progress(total, "restoring");
     if let Ok(style) = indicatif::ProgressStyle::with_template(
         "{msg} [{bar:40}] {pos}/{len} {per_sec} (eta {eta})",
     ) {
@@ -724,9 +741,10 @@ fn restore_online(a: &RestoreArgs) -> Result<Outcome> {
         resume: a.resume,
         dry_run: a.dry_run,
     };
-    let got = milvus_meta::online::restore(&recs, &manifest.roots, &opts, mode, &stop, &|n| {
-        pb.set_position(n)
-    });
+    let got =
+        milvus_meta::online::restore_stream(&open, &manifest.roots, &opts, mode, &stop, &|n| {
+            pb.set_position(n)
+        });
     pb.finish_and_clear();
     let report = match got {
         Ok(r) => r,
@@ -735,6 +753,11 @@ fn restore_online(a: &RestoreArgs) -> Result<Outcome> {
                 e,
                 milvus_meta::Error::Interrupted { .. } | milvus_meta::Error::Partial { .. }
             );
+            // A damaged backup is named as such, whatever broke first.
+            let e = match std::fs::File::open(&a.backup) {
+                Ok(f) if !resumable => backup::explain_error(&f, e),
+                _ => e,
+            };
             let e = anyhow::Error::new(e).context(format!(
                 "restoring {} into {}",
                 a.backup.display(),
@@ -747,15 +770,15 @@ fn restore_online(a: &RestoreArgs) -> Result<Outcome> {
         }
     };
     pb.finish_and_clear();
-    let ok_all = report.mismatched.is_empty();
+    let ok_all = report.mismatched_total == 0;
     let mut o = out::stdout();
     if a.json {
         out::json_line(
             &mut o,
-            &json!({"backup": a.backup.display().to_string(), "keys": recs.len(), "report": report}),
+            &json!({"backup": a.backup.display().to_string(), "keys": total, "report": report}),
         )?;
     } else if report.dry_run {
-        writeln!(o, "dry run: {} holds {} keys under the backup's roots; {} keys would go in {} transactions", report.endpoint, report.existing, recs.len(), report.batches)?;
+        writeln!(o, "dry run: {} holds {} keys under the backup's roots; {} keys would go in {} transactions", report.endpoint, report.existing, total, report.batches)?;
     } else {
         if report.skipped > 0 {
             writeln!(
@@ -764,7 +787,7 @@ fn restore_online(a: &RestoreArgs) -> Result<Outcome> {
                 report.skipped, report.endpoint
             )?;
         }
-        writeln!(o, "restored {} keys into {} in {} transactions ({} in flight); read back: {} equal, {} missing or different", report.written, report.endpoint, report.batches, report.parallel, report.verified, report.mismatched.len())?;
+        writeln!(o, "restored {} keys into {} in {} transactions ({} in flight); read back: {} equal, {} missing or different", report.written, report.endpoint, report.batches, report.parallel, report.verified, report.mismatched_total)?;
         for k in report.mismatched.iter().take(20) {
             writeln!(o, "  differs: {k}")?;
         }

@@ -7,7 +7,7 @@
 //! and at the end every key is read back and compared with the backup.
 
 use std::io::Read;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -401,8 +401,11 @@ pub struct OnlineReport {
     pub parallel: usize,
     /// Keys read back equal to the backup.
     pub verified: u64,
-    /// Keys missing or different after the write.
+    /// Keys missing or different after the write (the first
+    /// [`MAX_NAMED_MISMATCHES`], in key order).
     pub mismatched: Vec<String>,
+    /// How many keys were missing or different after the write.
+    pub mismatched_total: u64,
     /// Nothing was written (dry run).
     pub dry_run: bool,
 }
@@ -472,47 +475,87 @@ impl Gateway {
     }
 }
 
-/// Runs `work(i)` for i in 0..n on up to `parallel` threads; stops taking
-/// new items once `stop` is set or an item fails; returns the first error.
-fn run_window(
-    n: usize,
+/// Runs `work` on the items `produce` hands to its `send` callback, on up to
+/// `parallel` threads, with at most `2 * parallel` items queued (so memory
+/// stays bounded whatever the source's size). `send` returns false once
+/// the producer should stop: `stop` is set or an item failed. Returns the
+/// first error, the producer's included.
+fn pipeline<T: Send>(
     parallel: usize,
     stop: &AtomicBool,
-    work: &(dyn Fn(usize) -> Result<()> + Sync),
+    produce: impl FnOnce(&mut dyn FnMut(T) -> bool) -> Result<()>,
+    work: &(dyn Fn(T) -> Result<()> + Sync),
 ) -> Option<Error> {
-    let next = AtomicUsize::new(0);
+    let parallel = parallel.clamp(1, 64);
     let failed = AtomicBool::new(false);
     let first: Mutex<Option<Error>> = Mutex::new(None);
+    let fail = |e: Error| {
+        failed.store(true, Ordering::SeqCst);
+        if let Ok(mut g) = first.lock() {
+            g.get_or_insert(e);
+        }
+    };
+    let halted = || stop.load(Ordering::SeqCst) || failed.load(Ordering::SeqCst);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<T>(parallel * 2);
+    let rx = Mutex::new(rx);
     std::thread::scope(|s| {
-        for _ in 0..parallel.clamp(1, 64) {
+        for _ in 0..parallel {
             s.spawn(|| loop {
-                if stop.load(Ordering::SeqCst) || failed.load(Ordering::SeqCst) {
+                if halted() {
                     return;
                 }
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                if i >= n {
+                let item = match rx.lock() {
+                    Ok(r) => match r.recv() {
+                        Ok(item) => item,
+                        Err(_) => return,
+                    },
+                    Err(_) => return,
+                };
+                // Taken from the queue but not yet sent: nothing leaves
+                // once a stop is asked for.
+                if halted() {
                     return;
                 }
-                if let Err(e) = work(i) {
-                    failed.store(true, Ordering::SeqCst);
-                    if let Ok(mut g) = first.lock() {
-                        g.get_or_insert(e);
-                    }
+                if let Err(e) = work(item) {
+                    fail(e);
                     return;
                 }
             });
         }
+        let mut send = |mut item: T| -> bool {
+            loop {
+                if halted() {
+                    return false;
+                }
+                match tx.try_send(item) {
+                    Ok(()) => return true,
+                    Err(std::sync::mpsc::TrySendError::Full(back)) => {
+                        item = back;
+                        std::thread::sleep(Duration::from_micros(200));
+                    }
+                    Err(std::sync::mpsc::TrySendError::Disconnected(_)) => return false,
+                }
+            }
+        };
+        if let Err(e) = produce(&mut send) {
+            fail(e);
+        }
+        drop(tx);
     });
     first.into_inner().ok().flatten()
 }
 
-/// Restores `records` (from a backup with `roots`) into the etcd at `opts`,
-/// with up to `opts.parallel` transactions in flight. Refuses a target
-/// holding keys in the backup's ranges unless `mode.force`; with
-/// `mode.resume`, keys already there with the backup's value are skipped and
-/// any other key is refused. Once `stop` is set, no new transaction leaves
-/// and [`Error::Interrupted`] says how far it got. Every key is read back
-/// and compared before it returns.
+/// A backup's records, opened afresh from the start each time it is
+/// called: an online restore reads them up to four times (check, resume,
+/// write, read back) and holds only a window of them at once.
+pub type OpenRecords<'a> = dyn Fn() -> Result<Box<dyn Iterator<Item = Result<Record>> + 'a>> + 'a;
+
+/// At most this many differing keys are named in a report (all are counted).
+pub const MAX_NAMED_MISMATCHES: usize = 10_000;
+
+/// Restores `records` (from a backup with `roots`) into the etcd at `opts`:
+/// [`restore_stream`] over records held in memory, in any order (a key
+/// that appears twice is refused).
 pub fn restore(
     records: &[Record],
     roots: &[String],
@@ -523,19 +566,70 @@ pub fn restore(
 ) -> Result<OnlineReport> {
     let mut sorted: Vec<&Record> = records.iter().collect();
     sorted.sort_unstable_by(|a, b| a.key.cmp(&b.key));
-    if let Some(w) = sorted
-        .windows(2)
-        .find(|w| matches!(w, [a, b] if a.key == b.key))
-    {
-        if let Some(r) = w.first() {
-            return Err(Error::InvalidArgument(format!(
-                "the backup holds key {:?} twice",
-                String::from_utf8_lossy(&r.key)
-            )));
+    let open = || -> Result<Box<dyn Iterator<Item = Result<Record>> + '_>> {
+        Ok(Box::new(sorted.iter().map(|r| Ok((*r).clone()))))
+    };
+    restore_stream(&open, roots, opts, mode, stop, progress)
+}
+
+fn bit(bits: &[u64], i: usize) -> bool {
+    bits.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+}
+
+/// Restores the records `open` yields (in strictly increasing key order,
+/// as a backup holds them) from a backup with `roots` into the etcd at
+/// `opts`, with up to `opts.parallel` transactions in flight and memory
+/// bounded by that window (plus one bit per record for `--resume`).
+///
+/// The records are read once in full before anything is written, so a
+/// backup that fails its checks writes nothing. Refuses a target holding
+/// keys in the backup's ranges unless `mode.force`; with `mode.resume`,
+/// keys already there with the backup's value and no lease are skipped and
+/// any other key is refused. Once `stop` is set, no new transaction leaves
+/// and [`Error::Interrupted`] says how far it got. Every key is read back
+/// and compared before it returns.
+pub fn restore_stream(
+    open: &OpenRecords<'_>,
+    roots: &[String],
+    opts: &OnlineOptions,
+    mode: RestoreMode,
+    stop: &AtomicBool,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<OnlineReport> {
+    // Pass 1: the whole source, checked, counted, its first and last keys.
+    let mut total = 0u64;
+    let (mut first_key, mut last_key): (Option<Vec<u8>>, Option<Vec<u8>>) = (None, None);
+    for r in open()? {
+        let r = r?;
+        if let Some(prev) = &last_key {
+            if r.key <= *prev {
+                return Err(Error::InvalidArgument(format!(
+                    "the backup holds key {:?} {}",
+                    String::from_utf8_lossy(&r.key),
+                    if r.key == *prev {
+                        "twice"
+                    } else {
+                        "out of key order"
+                    }
+                )));
+            }
         }
+        first_key.get_or_insert_with(|| r.key.clone());
+        last_key = Some(r.key);
+        total += 1;
     }
     let g = Gateway::connect(opts)?;
-    let rs = ranges(roots, &sorted);
+    let rs: Vec<(Vec<u8>, Vec<u8>)> = if !roots.is_empty() {
+        ranges(roots, &[])
+    } else {
+        match (first_key, last_key) {
+            (Some(a), Some(mut b)) => {
+                b.push(0);
+                vec![(a, b)]
+            }
+            _ => Vec::new(),
+        }
+    };
     let mut existing = 0;
     for (s, e) in &rs {
         existing += g.count(s, e)?;
@@ -554,22 +648,42 @@ pub fn restore(
             keys: existing,
         });
     }
-    // --resume: what is there already, key by key.
-    let mut done = vec![false; sorted.len()];
+    // --resume: what is there already, key by key, merged with the source
+    // (both in key order): one bit per record.
+    let words = usize::try_from(total.div_ceil(64)).unwrap_or(usize::MAX);
+    let mut done: Vec<u64> = Vec::new();
     if mode.resume && existing > 0 {
+        done = vec![0; words];
         let mut foreign = 0u64;
         let mut example = None;
         for (s, e) in &rs {
+            let mut src = open()?.enumerate().peekable();
             g.range_each(s, e, 1000, |kv| {
                 let k = kv_field(kv, "key")?;
-                let v = kv_field(kv, "value")?;
-                let hit = sorted
-                    .binary_search_by(|r| r.key.as_slice().cmp(&k))
-                    .ok()
-                    .filter(|&i| sorted.get(i).is_some_and(|r| r.value == v))
-                    .filter(|_| kv_lease(kv) == 0);
-                match hit.and_then(|i| done.get_mut(i)) {
-                    Some(d) => *d = true,
+                while src
+                    .peek()
+                    .is_some_and(|(_, r)| r.as_ref().is_ok_and(|r| r.key < k))
+                {
+                    src.next();
+                }
+                let hit = match src.peek() {
+                    Some((_, Err(_))) => {
+                        if let Some((_, Err(e))) = src.next() {
+                            return Err(e);
+                        }
+                        None
+                    }
+                    Some((i, Ok(r))) if r.key == k => {
+                        (r.value == kv_field(kv, "value")? && kv_lease(kv) == 0).then_some(*i)
+                    }
+                    _ => None,
+                };
+                match hit {
+                    Some(i) => {
+                        if let Some(w) = done.get_mut(i / 64) {
+                            *w |= 1 << (i % 64);
+                        }
+                    }
                     None => {
                         foreign += 1;
                         example.get_or_insert_with(|| String::from_utf8_lossy(&k).into_owned());
@@ -578,7 +692,7 @@ pub fn restore(
                 Ok(())
             })?;
         }
-        report.skipped = done.iter().filter(|d| **d).count() as u64;
+        report.skipped = done.iter().map(|w| u64::from(w.count_ones())).sum();
         if foreign > 0 && !mode.force {
             return Err(Error::TargetForeign {
                 endpoint: report.endpoint,
@@ -587,28 +701,58 @@ pub fn restore(
             });
         }
     }
-    let todo = sorted
-        .iter()
-        .zip(&done)
-        .filter(|(_, d)| !**d)
-        .map(|(r, _)| *r);
-    let bs = batches(todo, opts.max_ops, opts.max_bytes);
-    report.batches = bs.len() as u64;
+    let max_ops = opts.max_ops.max(1);
+    // Batches of what is not there yet, within the op and byte limits.
+    let batched = |send: &mut dyn FnMut(Vec<Record>) -> bool| -> Result<u64> {
+        let (mut n, mut cur, mut bytes) = (0u64, Vec::new(), 64usize);
+        for (i, r) in open()?.enumerate() {
+            let r = r?;
+            if bit(&done, i) {
+                continue;
+            }
+            // JSON size: base64 of key and value plus the op's wrapping.
+            let size = (r.key.len() + r.value.len()) * 4 / 3 + 64;
+            if !cur.is_empty() && (cur.len() >= max_ops || bytes + size > opts.max_bytes) {
+                n += 1;
+                if !send(std::mem::take(&mut cur)) {
+                    return Ok(n);
+                }
+                bytes = 64;
+            }
+            cur.push(r);
+            bytes += size;
+        }
+        if !cur.is_empty() {
+            n += 1;
+            send(cur);
+        }
+        Ok(n)
+    };
     if mode.dry_run {
+        report.batches = batched(&mut |_| true)?;
         return Ok(report);
     }
     let written = AtomicU64::new(0);
     let skipped = report.skipped;
     progress(skipped);
-    let failure = run_window(bs.len(), parallel, stop, &|i| {
-        let b = bs.get(i).map(Vec::as_slice).unwrap_or_default();
-        g.put_all(b)?;
-        let n = written.fetch_add(b.len() as u64, Ordering::SeqCst) + b.len() as u64;
-        progress(skipped + n);
-        Ok(())
-    });
+    let mut sent = 0;
+    let failure = pipeline(
+        parallel,
+        stop,
+        |send| {
+            sent = batched(send)?;
+            Ok(())
+        },
+        &|b: Vec<Record>| {
+            let refs: Vec<&Record> = b.iter().collect();
+            g.put_all(&refs)?;
+            let n = written.fetch_add(b.len() as u64, Ordering::SeqCst) + b.len() as u64;
+            progress(skipped + n);
+            Ok(())
+        },
+    );
+    report.batches = sent;
     report.written = written.load(Ordering::SeqCst);
-    let total = sorted.len() as u64;
     if let Some(e) = failure {
         return Err(Error::Partial {
             written: report.skipped + report.written,
@@ -623,48 +767,69 @@ pub fn restore(
         });
     }
     // Read everything back and compare, in chunks of neighbouring keys.
-    let chunks: Vec<&[&Record]> = sorted.chunks(1000).collect();
     let verified = AtomicU64::new(0);
+    let differ = AtomicU64::new(0);
     let mismatched: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let never = AtomicBool::new(false);
-    let failure = run_window(chunks.len(), parallel, &never, &|i| {
-        let chunk = chunks.get(i).copied().unwrap_or_default();
-        let (Some(first), Some(last)) = (chunk.first(), chunk.last()) else {
-            return Ok(());
-        };
-        let mut end = last.key.clone();
-        end.push(0);
-        let mut equal = vec![false; chunk.len()];
-        let mut at = 0;
-        g.range_each(&first.key, &end, 1000, |kv| {
-            let k = kv_field(kv, "key")?;
-            while chunk.get(at).is_some_and(|r| r.key < k) {
-                at += 1;
+    let failure = pipeline(
+        parallel,
+        &never,
+        |send| {
+            let mut cur = Vec::with_capacity(1000);
+            for r in open()? {
+                cur.push(r?);
+                if cur.len() == 1000 && !send(std::mem::replace(&mut cur, Vec::with_capacity(1000)))
+                {
+                    return Ok(());
+                }
             }
-            if let Some(r) = chunk.get(at).filter(|r| r.key == k) {
-                if r.value == kv_field(kv, "value")? {
-                    if let Some(e) = equal.get_mut(at) {
-                        *e = true;
+            if !cur.is_empty() {
+                send(cur);
+            }
+            Ok(())
+        },
+        &|chunk: Vec<Record>| {
+            let (Some(first), Some(last)) = (chunk.first(), chunk.last()) else {
+                return Ok(());
+            };
+            let mut end = last.key.clone();
+            end.push(0);
+            let mut equal = vec![false; chunk.len()];
+            let mut at = 0;
+            g.range_each(&first.key, &end, 1000, |kv| {
+                let k = kv_field(kv, "key")?;
+                while chunk.get(at).is_some_and(|r| r.key < k) {
+                    at += 1;
+                }
+                if let Some(r) = chunk.get(at).filter(|r| r.key == k) {
+                    if r.value == kv_field(kv, "value")? {
+                        if let Some(e) = equal.get_mut(at) {
+                            *e = true;
+                        }
+                    }
+                }
+                Ok(())
+            })?;
+            let ok = equal.iter().filter(|e| **e).count();
+            verified.fetch_add(ok as u64, Ordering::SeqCst);
+            if ok < chunk.len() {
+                differ.fetch_add((chunk.len() - ok) as u64, Ordering::SeqCst);
+                if let Ok(mut m) = mismatched.lock() {
+                    for (r, _) in chunk.iter().zip(&equal).filter(|(_, e)| !**e) {
+                        if m.len() < MAX_NAMED_MISMATCHES {
+                            m.push(String::from_utf8_lossy(&r.key).into_owned());
+                        }
                     }
                 }
             }
             Ok(())
-        })?;
-        let ok = equal.iter().filter(|e| **e).count();
-        verified.fetch_add(ok as u64, Ordering::SeqCst);
-        if ok < chunk.len() {
-            if let Ok(mut m) = mismatched.lock() {
-                for (r, _) in chunk.iter().zip(&equal).filter(|(_, e)| !**e) {
-                    m.push(String::from_utf8_lossy(&r.key).into_owned());
-                }
-            }
-        }
-        Ok(())
-    });
+        },
+    );
     if let Some(e) = failure {
         return Err(e);
     }
     report.verified = verified.load(Ordering::SeqCst);
+    report.mismatched_total = differ.load(Ordering::SeqCst);
     report.mismatched = mismatched.into_inner().unwrap_or_default();
     report.mismatched.sort();
     Ok(report)
