@@ -2,7 +2,8 @@
 # Restore benchmarks on etcd-shaped files made by tools/gobolt gen-etcd:
 #   - offline: `boltsnap restore --snapshot` (the etcd db writer, sha256 trailer);
 #   - online: `boltsnap restore --endpoints` into a fresh local etcd 3.5.1
-#     (loopback), in keys per second and peak memory, read-back included,
+#     (loopback), over gRPC and over the JSON gateway, in keys per second
+#     and peak memory, read-back included,
 #     this tree's binary side by side with one built from the commit before
 #     several transactions were kept in flight and records were streamed
 #     (BASE, default 9b20954; one transaction at a time, all records held).
@@ -75,8 +76,9 @@ for size in "${sizes[@]}"; do
   echo "  online restore into etcd 3.5.1 on loopback, read-back included:"
   online "$old" "base (one txn at a time)"
   before=$(cat "$work/base (one txn at a time).t")
-  online "$b" "this tree (--parallel 8)"
-  after=$(cat "$work/this tree (--parallel 8).t")
+  online "$b" "this tree (gRPC, --parallel 8)"
+  after=$(cat "$work/this tree (gRPC, --parallel 8).t")
   python3 -c "b='$before'.split(); a='$after'.split(); print(f'  speed-up: {(float(b[1])-float(b[0]))/(float(a[1])-float(a[0])):.1f}x')"
-  for p in 1 4 16 32; do online "$b" "this tree --parallel $p" --parallel $p; done
+  online "$b" "this tree (gateway, --parallel 8)" --transport gateway
+  for p in 1 4 16 32; do online "$b" "this tree (gRPC) --parallel $p" --parallel $p; done
 done

@@ -105,9 +105,14 @@ fn offline_restore_etcd_35() {
 
 /// Online restore into a fresh member: read-back equal, second restore
 /// refused without --force, batches, auth, wrong password, unreachable.
-fn online_on(v: EtcdVersion) {
+fn online_on(v: EtcdVersion, transport: &str) {
     let Some(bins) = etcd(v) else { return };
-    let dir = tempdir(&format!("online-{v:?}"));
+    let dir = tempdir(&format!("online-{v:?}-{transport}"));
+    let rb = |args: &[&str]| {
+        let mut a = args.to_vec();
+        a.extend(["--transport", transport]);
+        boltsnap(a)
+    };
     let db = testdata("milvus-2.3.5/two-databases.db");
     let backup = dir.join("b.bsnap");
     let jsonl = dir.join("b.jsonl");
@@ -127,7 +132,7 @@ fn online_on(v: EtcdVersion) {
     let b = backup.to_str().unwrap();
     // Dry run writes nothing.
     let dry: Value = serde_json::from_slice(&ok(
-        &boltsnap(["restore", b, "--endpoints", &ep, "--dry-run", "--json"]),
+        &rb(&["restore", b, "--endpoints", &ep, "--dry-run", "--json"]),
         "dry run",
     ))
     .unwrap();
@@ -136,7 +141,7 @@ fn online_on(v: EtcdVersion) {
         serde_json::from_str(&server.ctl_ok(&["get", "--prefix", "", "-w", "json"])).unwrap();
     assert!(empty.get("kvs").is_none(), "dry run wrote nothing: {empty}");
     // Small transactions: many batches.
-    let out = boltsnap([
+    let out = rb(&[
         "restore",
         b,
         "--endpoints",
@@ -167,10 +172,10 @@ fn online_on(v: EtcdVersion) {
         .collect();
     assert_eq!(
         got, want,
-        "{v:?}: the target holds exactly the backup's keys and values"
+        "{v:?} {transport}: the target holds exactly the backup's keys and values"
     );
     // A second restore is refused without --force, and writes nothing.
-    let again = boltsnap(["restore", b, "--endpoints", &ep]);
+    let again = rb(&["restore", b, "--endpoints", &ep]);
     assert_eq!(again.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&again.stderr).contains("refusing to overwrite without --force"),
@@ -178,7 +183,7 @@ fn online_on(v: EtcdVersion) {
         String::from_utf8_lossy(&again.stderr)
     );
     ok(
-        &boltsnap(["restore", b, "--endpoints", &ep, "--force"]),
+        &rb(&["restore", b, "--endpoints", &ep, "--force"]),
         "restore --force",
     );
     // Auth: a user that may write works; a wrong password is a clear error.
@@ -187,21 +192,21 @@ fn online_on(v: EtcdVersion) {
     server.ctl_ok(&["auth", "enable"]);
     server.user = Some("root:rootpw".into());
     server.ctl_ok(&["del", "--prefix", ""]);
-    let bad = boltsnap(["restore", b, "--endpoints", &ep, "--user", "root:wrong"]);
+    let bad = rb(&["restore", b, "--endpoints", &ep, "--user", "root:wrong"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&bad.stderr).contains("authentication failed"),
         "{}",
         String::from_utf8_lossy(&bad.stderr)
     );
-    let noauth = boltsnap(["restore", b, "--endpoints", &ep]);
+    let noauth = rb(&["restore", b, "--endpoints", &ep]);
     assert_eq!(
         noauth.status.code(),
         Some(2),
         "auth is enabled: no user, no restore"
     );
     let r: Value = serde_json::from_slice(&ok(
-        &boltsnap([
+        &rb(&[
             "restore",
             b,
             "--endpoints",
@@ -216,7 +221,7 @@ fn online_on(v: EtcdVersion) {
     assert_eq!(r["report"]["verified"].as_u64(), Some(want.len() as u64));
     drop(server);
     // Unreachable: a clear error, nothing reported as written.
-    let down = boltsnap(["restore", b, "--endpoints", &ep]);
+    let down = rb(&["restore", b, "--endpoints", &ep]);
     assert_eq!(down.status.code(), Some(2));
     let err = String::from_utf8_lossy(&down.stderr);
     assert!(err.contains("unreachable"), "{err}");
@@ -225,12 +230,22 @@ fn online_on(v: EtcdVersion) {
 
 #[test]
 fn online_restore_etcd_34() {
-    online_on(EtcdVersion::V34);
+    online_on(EtcdVersion::V34, "grpc");
+}
+
+#[test]
+fn online_restore_etcd_34_gateway() {
+    online_on(EtcdVersion::V34, "gateway");
 }
 
 #[test]
 fn online_restore_etcd_35() {
-    online_on(EtcdVersion::V35);
+    online_on(EtcdVersion::V35, "grpc");
+}
+
+#[test]
+fn online_restore_etcd_35_gateway() {
+    online_on(EtcdVersion::V35, "gateway");
 }
 
 /// Kills the child when dropped, so a failing test leaves no server.

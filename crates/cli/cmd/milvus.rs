@@ -715,6 +715,10 @@ fn restore_online(a: &RestoreArgs) -> Result<Outcome> {
         max_ops: a.max_ops,
         max_bytes: a.max_bytes,
         parallel: usize::from(a.parallel),
+        transport: match a.transport {
+            crate::args::Transport::Grpc => milvus_meta::online::Transport::Grpc,
+            crate::args::Transport::Gateway => milvus_meta::online::Transport::Gateway,
+        },
         ..Default::default()
     };
     let pb = progress(total, "restoring");
@@ -841,6 +845,9 @@ fn resume_command(a: &RestoreArgs) -> String {
     }
     if a.parallel != 8 {
         c.push(format!("--parallel {}", a.parallel));
+    }
+    if a.transport == crate::args::Transport::Gateway {
+        c.push("--transport gateway".into());
     }
     c.join(" ")
 }
