@@ -279,6 +279,13 @@ pub struct EtcdDbArg {
 /// How a data dir's write-ahead log is used.
 #[derive(Args, Debug, Clone, Default)]
 pub struct WalArgs {
+    /// More members of the same cluster (data dirs, `member/` dirs or
+    /// dbs), each read with its WAL like the first: their histories are
+    /// merged revision by revision, every revision checked against every
+    /// member that holds it (a majority of three or more settles a
+    /// disagreement; two that disagree are reported and exit 1).
+    #[arg(value_name = "MORE_MEMBERS")]
+    pub members: Vec<PathBuf>,
     /// The WAL dir, for an etcd started with `--wal-dir` (default:
     /// `member/wal` beside the db).
     #[arg(long, value_name = "DIR")]

@@ -84,12 +84,84 @@ pub fn open_input(path: &Path, w: &crate::args::WalArgs) -> Result<EtcdInput> {
     open_input_with(path, w, false)
 }
 
-/// [`open_input`], with [`open_source_with`]'s `always_rewrite`.
+/// Set when members disagree on a revision that no majority settles
+/// (exit status 1).
+pub static MERGE_UNDECIDED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// [`open_input`], with [`open_source_with`]'s `always_rewrite`. With more
+/// members (`w.members`), each is opened the same way and their histories
+/// are merged ([`etcd_store::merge`]).
 pub fn open_input_with(
     path: &Path,
     w: &crate::args::WalArgs,
     always_rewrite: bool,
 ) -> Result<EtcdInput> {
+    if !w.members.is_empty() {
+        return open_members(path, w, always_rewrite);
+    }
+    open_one(path, w, always_rewrite)
+}
+
+fn open_members(path: &Path, w: &crate::args::WalArgs, always_rewrite: bool) -> Result<EtcdInput> {
+    if let Some(d) = &w.wal_dir {
+        anyhow::bail!(
+            "--wal-dir {}: with several members, give each member's data dir (its WAL is read from there)",
+            d.display()
+        );
+    }
+    let mut inputs = Vec::with_capacity(w.members.len() + 1);
+    let mut names = Vec::with_capacity(w.members.len() + 1);
+    for p in std::iter::once(path).chain(w.members.iter().map(|p| p.as_path())) {
+        if names.contains(&p.display().to_string()) {
+            anyhow::bail!("{}: named twice as a member", p.display());
+        }
+        eprintln!("member {}:", p.display());
+        inputs.push(open_one(p, w, always_rewrite)?);
+        names.push(p.display().to_string());
+    }
+    let (merged, report) = {
+        let dbs: Vec<etcd_store::EtcdDb<&[u8]>> =
+            inputs.iter().map(EtcdInput::etcd).collect::<Result<_>>()?;
+        let named: Vec<(String, &etcd_store::EtcdDb<&[u8]>)> =
+            names.iter().cloned().zip(dbs.iter()).collect();
+        let (cur, report) = etcd_store::merge::merge(&named, std::io::Cursor::new(Vec::new()))
+            .with_context(|| format!("merging the members {}", names.join(", ")))?;
+        (cur.into_inner(), report)
+    };
+    eprintln!("{}", report.summary());
+    for d in report.disagreements.iter().take(20) {
+        eprintln!(
+            "  revision {}.{} key {:?}: {} {} (kept: {})",
+            d.revision,
+            d.sub,
+            d.key,
+            d.outvoted.join(", "),
+            if d.decided {
+                "outvoted"
+            } else {
+                "differs, no majority to settle it"
+            },
+            d.kept.join(", ")
+        );
+    }
+    if report.undecidable() {
+        MERGE_UNDECIDED.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    let first = inputs
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("no member"))?;
+    Ok(EtcdInput {
+        db_path: first.db_path,
+        base: first.base,
+        replayed: Some(merged),
+        wal: None,
+        merge: Some(report),
+    })
+}
+
+fn open_one(path: &Path, w: &crate::args::WalArgs, always_rewrite: bool) -> Result<EtcdInput> {
     let input = open_source_with(path, w, always_rewrite)?;
     if let Some(line) = input.wal_line() {
         eprintln!("{line}");
@@ -194,6 +266,9 @@ pub struct EtcdInput {
     pub replayed: Option<Vec<u8>>,
     /// What reading and replaying the WAL did (`None`: no WAL read).
     pub wal: Option<etcd_store::datadir::WalReport>,
+    /// Several members merged: what the merge did (`replayed` holds the
+    /// merged db, `db_path` and `base` are the first member's).
+    pub merge: Option<etcd_store::merge::MergeReport>,
 }
 
 impl EtcdInput {
@@ -278,6 +353,7 @@ pub fn open_source_with(
             base,
             replayed: None,
             wal: None,
+            merge: None,
         });
     }
     let maps: Vec<(String, Bytes)> = layout
@@ -390,6 +466,7 @@ pub fn open_source_with(
         base,
         replayed,
         wal: Some(report),
+        merge: None,
     })
 }
 

@@ -41,6 +41,10 @@ fn main() -> ExitCode {
             eprintln!("boltsnap: the WAL is damaged: the entries after the damage are lost (the WAL line above says which); exit status 1");
             ExitCode::from(1)
         }
+        Ok(Outcome::Ok) if input::MERGE_UNDECIDED.load(std::sync::atomic::Ordering::Relaxed) => {
+            eprintln!("boltsnap: members disagree on revisions no majority settles (listed above); exit status 1");
+            ExitCode::from(1)
+        }
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::Problems) => ExitCode::from(1),
         Err(e) => {

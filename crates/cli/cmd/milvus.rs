@@ -43,6 +43,9 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
     }
     // The manifest records the source's SHA-256 (of the db file read, before
     // any WAL replay): hash it on another core while this one reads the keys.
+    if a.salvage && !a.wal.members.is_empty() {
+        bail!("--salvage reads one damaged db; several members are merged without it (a member that cannot be read is named)");
+    }
     let (db_path, whole) = if a.salvage {
         let p = crate::input::salvage_db_path(&a.db)?;
         let b = map(&p)?;
@@ -84,7 +87,18 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
     let source_sha =
         source_sha.map_err(|_| anyhow::anyhow!("hashing {} failed", db_path.display()))?;
     let wal_report = input.as_ref().and_then(|i| i.wal.clone());
+    let merge_report = input.as_ref().and_then(|i| i.merge.clone());
     let source_name = match &input {
+        Some(i) if i.merge.is_some() => format!(
+            "{} merged with {} (source.sha256 and size are of the first member's db)",
+            a.db.display(),
+            a.wal
+                .members
+                .iter()
+                .map(|m| m.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         Some(i) if i.db_path != a.db => format!("{} ({})", a.db.display(), i.db_path.display()),
         _ => db_path.display().to_string(),
     };
@@ -118,6 +132,11 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
                 wal_report
                     .iter()
                     .filter_map(|w| Some(("wal".to_string(), serde_json::to_value(w).ok()?))),
+            )
+            .chain(
+                merge_report
+                    .iter()
+                    .filter_map(|m| Some(("merge".to_string(), serde_json::to_value(m).ok()?))),
             )
             .collect(),
     };
@@ -344,6 +363,9 @@ pub fn inspect(
 ) -> Result<Outcome> {
     let mut salvage_report = None;
     let mut wal_report = None;
+    if salvage && !wal.members.is_empty() {
+        bail!("--salvage reads one damaged db; several members are merged without it");
+    }
     let loaded = if salvage {
         let db_path = crate::input::salvage_db_path(path)?;
         let bytes = map(&db_path)?;
@@ -550,6 +572,12 @@ pub fn inspect(
 }
 
 pub fn diff(a: &Path, b: &Path, limit: usize, wal: &WalArgs, json_out: bool) -> Result<Outcome> {
+    if let Some(m) = wal.members.first() {
+        bail!(
+            "diff compares two sources, A and B; {} is one too many (to compare a merge of several members, export it first)",
+            m.display()
+        );
+    }
     let (ra, reva) = records_of(a, wal)?;
     let (rb, revb) = records_of(b, wal)?;
     let ma: BTreeMap<&[u8], &Record> = ra.iter().map(|r| (r.key.as_slice(), r)).collect();

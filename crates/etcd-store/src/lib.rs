@@ -44,6 +44,7 @@ mod error;
 pub mod hash;
 pub mod kv;
 pub mod live;
+pub mod merge;
 pub mod meta;
 pub mod replay;
 pub mod revision;

@@ -137,10 +137,14 @@ fn classify(url: &str, s: &tonic::Status) -> Failure {
             Failure::Fatal(Error::Unauthenticated(text))
         }
         // etcd's leader changes, timeouts and restarts; a dropped
-        // connection is reported by tonic as unavailable too.
-        Code::Unavailable | Code::DeadlineExceeded | Code::Aborted | Code::Unknown => {
-            Failure::Retry(text)
-        }
+        // connection is reported by tonic as unavailable too, a request
+        // past its timeout as cancelled. Every call a restore makes is a
+        // read or a transaction of puts of known values: safe to repeat.
+        Code::Unavailable
+        | Code::DeadlineExceeded
+        | Code::Cancelled
+        | Code::Aborted
+        | Code::Unknown => Failure::Retry(text),
         Code::ResourceExhausted if m.contains("too many requests") => Failure::Retry(text),
         _ => Failure::Fatal(Error::Rejected(format!("{url}: {:?}: {m}", s.code()))),
     }
