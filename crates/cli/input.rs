@@ -84,8 +84,8 @@ pub fn open_input(path: &Path, w: &crate::args::WalArgs) -> Result<EtcdInput> {
     open_input_with(path, w, false)
 }
 
-/// Set when members disagree on a revision that no majority settles
-/// (exit status 1).
+/// Set when members disagree on a revision that no majority settles, or
+/// every member may have lost some revisions (exit status 1).
 pub static MERGE_UNDECIDED: std::sync::atomic::AtomicBool =
     std::sync::atomic::AtomicBool::new(false);
 
@@ -110,22 +110,72 @@ fn open_members(path: &Path, w: &crate::args::WalArgs, always_rewrite: bool) -> 
             d.display()
         );
     }
-    let mut inputs = Vec::with_capacity(w.members.len() + 1);
-    let mut names = Vec::with_capacity(w.members.len() + 1);
+    // Each member read whole if it can be (its WAL replayed), else its db
+    // by salvage: what it lost, the others fill.
+    enum Opened {
+        Whole(Box<EtcdInput>),
+        Damaged(std::path::PathBuf, Bytes),
+    }
+    let mut opened = Vec::with_capacity(w.members.len() + 1);
+    let mut names: Vec<String> = Vec::with_capacity(w.members.len() + 1);
     for p in std::iter::once(path).chain(w.members.iter().map(|p| p.as_path())) {
         if names.contains(&p.display().to_string()) {
             anyhow::bail!("{}: named twice as a member", p.display());
         }
         eprintln!("member {}:", p.display());
-        inputs.push(open_one(p, w, always_rewrite)?);
+        let whole = open_one(p, w, always_rewrite).and_then(|i| {
+            let db = i.etcd()?;
+            for e in db.revisions()? {
+                e?.decode()?;
+            }
+            drop(db);
+            Ok(i)
+        });
+        opened.push(match whole {
+            Ok(i) => Opened::Whole(Box::new(i)),
+            Err(e) => {
+                let db = salvage_db_path(p)?;
+                let bytes = map(&db)?;
+                not_a_backup(&db, &bytes)?;
+                eprintln!(
+                    "  cannot be read whole ({e:#}); its db {} is read by salvage and the other members fill what they can",
+                    db.display()
+                );
+                Opened::Damaged(db, bytes)
+            }
+        });
         names.push(p.display().to_string());
     }
     let (merged, report) = {
-        let dbs: Vec<etcd_store::EtcdDb<&[u8]>> =
-            inputs.iter().map(EtcdInput::etcd).collect::<Result<_>>()?;
-        let named: Vec<(String, &etcd_store::EtcdDb<&[u8]>)> =
-            names.iter().cloned().zip(dbs.iter()).collect();
-        let (cur, report) = etcd_store::merge::merge(&named, std::io::Cursor::new(Vec::new()))
+        let dbs: Vec<Option<etcd_store::EtcdDb<&[u8]>>> = opened
+            .iter()
+            .map(|o| match o {
+                Opened::Whole(i) => i.etcd().map(Some),
+                Opened::Damaged(..) => Ok(None),
+            })
+            .collect::<Result<_>>()?;
+        let salvaged: Vec<Option<etcd_store::salvage::Salvaged<'_>>> = opened
+            .iter()
+            .map(|o| match o {
+                Opened::Whole(_) => Ok(None),
+                Opened::Damaged(p, b) => etcd_store::salvage::salvage(b.as_ref())
+                    .map(Some)
+                    .with_context(|| format!("{}: salvage", p.display())),
+            })
+            .collect::<Result<_>>()?;
+        let mut members = Vec::with_capacity(names.len());
+        for ((n, db), sv) in names.iter().zip(&dbs).zip(&salvaged) {
+            let source = match (db, sv) {
+                (Some(db), _) => etcd_store::merge::Source::Db(db),
+                (None, Some(sv)) => etcd_store::merge::Source::Salvaged(sv),
+                (None, None) => anyhow::bail!("{n}: neither read nor salvaged"),
+            };
+            members.push(etcd_store::merge::Member {
+                name: n.clone(),
+                source,
+            });
+        }
+        let (cur, report) = etcd_store::merge::merge(&members, std::io::Cursor::new(Vec::new()))
             .with_context(|| format!("merging the members {}", names.join(", ")))?;
         (cur.into_inner(), report)
     };
@@ -145,16 +195,17 @@ fn open_members(path: &Path, w: &crate::args::WalArgs, always_rewrite: bool) -> 
             d.kept.join(", ")
         );
     }
-    if report.undecidable() {
+    if report.undecidable() || report.incomplete() {
         MERGE_UNDECIDED.store(true, std::sync::atomic::Ordering::Relaxed);
     }
-    let first = inputs
-        .into_iter()
-        .next()
-        .ok_or_else(|| anyhow::anyhow!("no member"))?;
+    let (db_path, base) = match opened.into_iter().next() {
+        Some(Opened::Whole(i)) => (i.db_path, i.base),
+        Some(Opened::Damaged(p, b)) => (p, b),
+        None => anyhow::bail!("no member"),
+    };
     Ok(EtcdInput {
-        db_path: first.db_path,
-        base: first.base,
+        db_path,
+        base,
         replayed: Some(merged),
         wal: None,
         merge: Some(report),

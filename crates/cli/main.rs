@@ -42,7 +42,7 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
         Ok(Outcome::Ok) if input::MERGE_UNDECIDED.load(std::sync::atomic::Ordering::Relaxed) => {
-            eprintln!("boltsnap: members disagree on revisions no majority settles (listed above); exit status 1");
+            eprintln!("boltsnap: the members disagree on revisions no majority settles, or every member lost some (see the merge line above); exit status 1");
             ExitCode::from(1)
         }
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

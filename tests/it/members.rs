@@ -175,3 +175,64 @@ fn a_member_named_twice_and_merge_with_salvage_or_diff_are_refused() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("one too many"));
     let _ = ok;
 }
+
+/// The damaged copies of tools/damage-corpus.py, in a directory of the
+/// caller's own.
+fn damaged_copies(dir: &Path, src: &Path) {
+    let out = std::process::Command::new("python3")
+        .arg(crate::root().join("tools/damage-corpus.py"))
+        .arg(dir)
+        .arg(src)
+        .output()
+        .expect("python3 tools/damage-corpus.py");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn damaged_members_fill_each_other() {
+    let dir = tempdir("members-damaged");
+    let db = testdata("milvus-2.3.5/two-databases.db");
+    let (_, want) = export_jsonl_ok(&db, &dir.join("want.jsonl"));
+    damaged_copies(&dir, &db);
+    let f = |d: &str| dir.join(format!("two-databases.{d}.db"));
+    // Each copy alone loses keys or values: the damage is real.
+    for d in ["zero-leaf-mid", "cycle", "zero-leaf-last", "header-flips"] {
+        let p = f(d);
+        let (alone, err, _) = records(&[p.as_path()], &dir, "alone");
+        assert_ne!(alone, want, "{d} alone is not the undamaged export\n{err}");
+    }
+    // A zeroed leaf, a branch cycle and a bad newest meta; then three
+    // copies all read by salvage (zeroed middle and last leaves, damaged
+    // page headers): each exports exactly what the undamaged db holds.
+    for (set, salvaged) in [
+        (["zero-leaf-mid", "cycle", "newest-meta-bad"], 2),
+        (["zero-leaf-mid", "zero-leaf-last", "header-flips"], 3),
+    ] {
+        let paths = set.map(f);
+        let (got, err, code) = records(&paths.each_ref().map(|p| p.as_path()), &dir, "merged");
+        assert_eq!(code, Some(0), "{set:?}: {err}");
+        assert_eq!(got, want, "{set:?}: the undamaged export\n{err}");
+        assert!(!err.contains("LOST"), "{err}");
+        let text = std::fs::read_to_string(dir.join("merged.jsonl")).unwrap();
+        let m: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        let merge = &m["manifest"]["extra"]["merge"];
+        let n = merge["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["salvaged"] == true)
+            .count();
+        assert_eq!(n, salvaged, "{set:?}: {merge}");
+        assert_eq!(merge["lost_in_every_member"], serde_json::json!([]));
+    }
+    // The same damage twice: what both lost is lost, said so, exit 1.
+    let twin = dir.join("twin.db");
+    std::fs::copy(f("zero-leaf-mid"), &twin).unwrap();
+    let (_, err, code) = records(&[&f("zero-leaf-mid"), &twin], &dir, "twins");
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("LOST in every member: revisions ["), "{err}");
+}

@@ -18,8 +18,14 @@
 //!   member's bytes are kept and the key is reported as possibly wrong.
 //!
 //! The buckets other than `key` (meta, leases, members, auth, ...) come
-//! from the newest member: the one with the highest applied index
-//! (`consistent_index`), then the highest revision.
+//! from the newest member read whole: the one with the highest applied
+//! index (`consistent_index`), then the highest revision.
+//!
+//! A damaged member comes in as its salvage ([`Source::Salvaged`]): what
+//! it lost, another member fills. Only revision ranges lost in every
+//! member are lost ([`MergeReport::lost_in_every_member`]); with one member
+//! read whole there are none. When every member is damaged, the merged db
+//! holds the `key` bucket and a `meta` bucket with the compaction.
 //!
 //! Members of different clusters are refused: disjoint `members` buckets,
 //! or histories that disagree on most of the revisions they share.
@@ -30,8 +36,34 @@ use std::io::{Seek, Write};
 use crate::error::{Error, Result};
 use crate::kv::KeyValueRef;
 use crate::meta::buckets;
-use crate::revision::Revision;
-use crate::store::{EtcdDb, RevEntry, Revisions};
+use crate::revision::{Revision, RevisionKey};
+use crate::salvage::Salvaged;
+use crate::store::EtcdDb;
+
+/// One member's history, as it could be read.
+pub enum Source<'a, D: AsRef<[u8]>> {
+    /// Read whole.
+    Db(&'a EtcdDb<D>),
+    /// Damaged: what salvage recovered.
+    Salvaged(&'a Salvaged<'a>),
+}
+
+/// A member: its name (its path, for the report) and its history.
+pub struct Member<'a, D: AsRef<[u8]>> {
+    /// Its name.
+    pub name: String,
+    /// Its history.
+    pub source: Source<'a, D>,
+}
+
+type Stream<'a> = Box<dyn Iterator<Item = Result<(RevisionKey, &'a [u8])>> + 'a>;
+
+fn stream<'a, D: AsRef<[u8]>>(s: &Source<'a, D>) -> Result<Stream<'a>> {
+    Ok(match *s {
+        Source::Db(db) => Box::new(db.revisions()?.map(|e| e.map(|e| (e.rev, e.value)))),
+        Source::Salvaged(sv) => Box::new(sv.entries.values().map(|r| Ok((r.rev, r.value)))),
+    })
+}
 
 /// At most this many disagreements are listed in a report (all are counted).
 pub const MAX_LISTED: usize = 1000;
@@ -68,6 +100,11 @@ pub struct MemberReport {
     pub consistent_index: u64,
     /// Entries where it was outvoted.
     pub outvoted: u64,
+    /// Read by salvage (damaged): what it found damaged and may have lost.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub damage: Vec<String>,
+    /// Whether it was read by salvage.
+    pub salvaged: bool,
 }
 
 /// What a merge did.
@@ -88,12 +125,21 @@ pub struct MergeReport {
     pub undecided: u64,
     /// The first [`MAX_LISTED`] disagreements, in revision order.
     pub disagreements: Vec<Disagreement>,
+    /// Revision ranges `[low, high)` (main revisions; `None`: unbounded)
+    /// that every member may have lost: keys changed there may be missing
+    /// or stale. Empty when a member was read whole.
+    pub lost_in_every_member: Vec<(Option<i64>, Option<i64>)>,
 }
 
 impl MergeReport {
     /// Whether some revision could not be settled.
     pub fn undecidable(&self) -> bool {
         self.undecided > 0
+    }
+
+    /// Whether every member may have lost some revisions.
+    pub fn incomplete(&self) -> bool {
+        !self.lost_in_every_member.is_empty()
     }
 
     /// One line for a summary.
@@ -117,14 +163,58 @@ impl MergeReport {
                 self.undecided
             ));
         }
+        let salvaged = self.members.iter().filter(|m| m.salvaged).count();
+        if salvaged > 0 {
+            s.push_str(&format!("; {salvaged} damaged members read by salvage"));
+            if self.lost_in_every_member.is_empty() {
+                s.push_str(", their losses filled by the others");
+            }
+        }
+        for (lo, hi) in &self.lost_in_every_member {
+            let b = |x: &Option<i64>| x.map_or("..".to_string(), |v| v.to_string());
+            s.push_str(&format!(
+                "; LOST in every member: revisions [{}, {}): keys changed there may be missing or stale",
+                b(lo),
+                b(hi)
+            ));
+        }
         s
     }
 }
 
-/// The revision part of a `key`-bucket key (a tombstone's marker aside):
-/// entries of the same revision are compared, marker included.
-fn rev_of(e: &RevEntry<'_>) -> Revision {
-    e.rev.rev
+/// The revision of an entry (a tombstone's marker aside): entries of the
+/// same revision are compared, marker included.
+fn rev_of(e: &(RevisionKey, &[u8])) -> Revision {
+    e.0.rev
+}
+
+/// `[low, high)` ranges lost by every member: the intersection of each
+/// member's union of ranges.
+fn lost_everywhere(
+    per_member: &[Vec<(Option<Revision>, Option<Revision>)>],
+) -> Vec<(Option<Revision>, Option<Revision>)> {
+    let lo = |x: Option<Revision>| x.map_or((i64::MIN, i64::MIN), |r| (r.main, r.sub));
+    let hi = |x: Option<Revision>| x.map_or((i64::MAX, i64::MAX), |r| (r.main, r.sub));
+    let mut acc: Option<Vec<(Option<Revision>, Option<Revision>)>> = None;
+    for m in per_member {
+        acc = Some(match acc {
+            None => m.clone(),
+            Some(prev) => {
+                let mut out = Vec::new();
+                for a in &prev {
+                    for b in m {
+                        let l = if lo(a.0) >= lo(b.0) { a.0 } else { b.0 };
+                        let h = if hi(a.1) <= hi(b.1) { a.1 } else { b.1 };
+                        if lo(l) < hi(h) {
+                            out.push((l, h));
+                        }
+                    }
+                }
+                out
+            }
+        });
+    }
+    acc.unwrap_or_default()
 }
 
 fn member_ids<D: AsRef<[u8]>>(db: &EtcdDb<D>) -> Result<BTreeSet<Vec<u8>>> {
@@ -140,10 +230,10 @@ fn member_ids<D: AsRef<[u8]>>(db: &EtcdDb<D>) -> Result<BTreeSet<Vec<u8>>> {
     Ok(ids)
 }
 
-/// Merges the dbs of several members of one cluster (named for the report)
-/// into one etcd db written to `out` (see the module docs).
+/// Merges the histories of several members of one cluster (named for the
+/// report) into one etcd db written to `out` (see the module docs).
 pub fn merge<D: AsRef<[u8]>, W: Write + Seek>(
-    members: &[(String, &EtcdDb<D>)],
+    members: &[Member<'_, D>],
     out: W,
 ) -> Result<(W, MergeReport)> {
     if members.len() < 2 {
@@ -154,7 +244,10 @@ pub fn merge<D: AsRef<[u8]>, W: Write + Seek>(
     // Different clusters: members buckets with no member in common.
     let ids: Vec<BTreeSet<Vec<u8>>> = members
         .iter()
-        .map(|(_, db)| member_ids(db))
+        .map(|m| match m.source {
+            Source::Db(db) => member_ids(db),
+            Source::Salvaged(_) => Ok(BTreeSet::new()),
+        })
         .collect::<Result<_>>()?;
     for (i, a) in ids.iter().enumerate() {
         for (j, b) in ids.iter().enumerate().skip(i + 1) {
@@ -171,45 +264,76 @@ pub fn merge<D: AsRef<[u8]>, W: Write + Seek>(
         members: Vec::with_capacity(members.len()),
         ..Default::default()
     };
-    let mut newest = 0;
+    let mut newest: Option<usize> = None;
     let mut best = (0u64, 0i64);
-    for (i, (n, db)) in members.iter().enumerate() {
-        let ci = db.meta().consistent_index.unwrap_or(0);
-        let last = db.last_revision()?.map_or(0, |r| r.rev.main);
-        if (ci, last) > best {
-            best = (ci, last);
-            newest = i;
-        }
-        report.members.push(MemberReport {
-            name: n.clone(),
-            consistent_index: ci,
-            last_revision: last,
+    let mut lost = Vec::new();
+    for (i, m) in members.iter().enumerate() {
+        let mut r = MemberReport {
+            name: m.name.clone(),
             ..Default::default()
-        });
+        };
+        match m.source {
+            Source::Db(db) => {
+                r.consistent_index = db.meta().consistent_index.unwrap_or(0);
+                r.last_revision = db.last_revision()?.map_or(0, |x| x.rev.main);
+                if newest.is_none() || (r.consistent_index, r.last_revision) > best {
+                    best = (r.consistent_index, r.last_revision);
+                    newest = Some(i);
+                }
+            }
+            Source::Salvaged(sv) => {
+                r.salvaged = true;
+                r.last_revision = sv.entries.keys().next_back().map_or(0, |k| k.rev.main);
+                r.damage = sv
+                    .report
+                    .damaged
+                    .iter()
+                    .chain(&sv.report.lost_ranges)
+                    .cloned()
+                    .collect();
+                lost.push(sv.lost_ranges());
+            }
+        }
+        report.members.push(r);
     }
-    report.newest = name(members, newest);
-    let newest_db = members
-        .get(newest)
-        .map(|(_, db)| *db)
-        .ok_or_else(|| Error::InvalidArgument("no member".into()))?;
-
-    let bolt = newest_db.bolt();
+    if newest.is_none() {
+        report.lost_in_every_member = lost_everywhere(&lost)
+            .into_iter()
+            .map(|(l, h)| (l.map(|r| r.main), h.map(|r| r.main)))
+            .collect();
+    }
+    let newest_db = newest.and_then(|i| match members.get(i).map(|m| &m.source) {
+        Some(Source::Db(db)) => Some(*db),
+        _ => None,
+    });
+    report.newest = match newest {
+        Some(i) => name(members, i),
+        None => "(none: every member is damaged; meta rebuilt)".into(),
+    };
+    let page_size = match newest_db {
+        Some(db) => db.bolt().page_size(),
+        None => 4096,
+    };
     let opts = bbolt::write::BuilderOptions {
-        page_size: bolt.page_size(),
+        page_size,
         fill_percent: 0.9,
         freelist: bbolt::write::FreelistMode::None,
-        txid: bolt.meta().txid.saturating_add(1),
+        txid: newest_db.map_or(1, |db| db.bolt().meta().txid.saturating_add(1)),
     };
     let mut b = bbolt::write::Builder::new(out, opts)?;
     let mut names: BTreeSet<Vec<u8>> = BTreeSet::new();
-    let root = bolt.root();
-    let mut c = root.cursor();
-    let mut e = c.first()?;
-    while let Some(x) = e {
-        if x.is_bucket() {
-            names.insert(x.key.to_vec());
+    if let Some(db) = newest_db {
+        let root = db.bolt().root();
+        let mut c = root.cursor();
+        let mut e = c.first()?;
+        while let Some(x) = e {
+            if x.is_bucket() {
+                names.insert(x.key.to_vec());
+            }
+            e = c.next()?;
         }
-        e = c.next()?;
+    } else {
+        names.insert(buckets::META.to_vec());
     }
     names.insert(buckets::KEY.to_vec());
     // Pairs that share a revision, and how many of those agree.
@@ -219,11 +343,11 @@ pub fn merge<D: AsRef<[u8]>, W: Write + Seek>(
     for bucket in &names {
         b.begin_bucket(bucket)?;
         if bucket.as_slice() == buckets::KEY {
-            let mut its: Vec<Revisions<'_>> = members
+            let mut its: Vec<Stream<'_>> = members
                 .iter()
-                .map(|(_, db)| db.revisions())
+                .map(|m| stream(&m.source))
                 .collect::<Result<_>>()?;
-            let mut heads: Vec<Option<RevEntry<'_>>> = its
+            let mut heads: Vec<Option<(RevisionKey, &[u8])>> = its
                 .iter_mut()
                 .map(|it| it.next().transpose())
                 .collect::<Result<_>>()?;
@@ -239,7 +363,7 @@ pub fn merge<D: AsRef<[u8]>, W: Write + Seek>(
                 );
                 let entry = |i: usize| heads.get(i).and_then(|h| h.as_ref());
                 let same = |a: usize, b: usize| match (entry(a), entry(b)) {
-                    (Some(x), Some(y)) => x.raw_key == y.raw_key && x.value == y.value,
+                    (Some(x), Some(y)) => x.0 == y.0 && x.1 == y.1,
                     _ => false,
                 };
                 // Votes: for each holder, how many holders agree with it.
@@ -271,8 +395,8 @@ pub fn merge<D: AsRef<[u8]>, W: Write + Seek>(
                         .zip(&votes)
                         .find(|(_, &v)| v == top)
                         .map(|(&h, _)| h)
-                } else if holders.contains(&newest) {
-                    Some(newest)
+                } else if let Some(nw) = newest.filter(|nw| holders.contains(nw)) {
+                    Some(nw)
                 } else {
                     holders
                         .iter()
@@ -281,8 +405,10 @@ pub fn merge<D: AsRef<[u8]>, W: Write + Seek>(
                         .map(|(&h, _)| h)
                 };
                 let Some(pick) = pick else { break };
-                let Some(kept) = entry(pick) else { break };
-                b.put(kept.raw_key, kept.value)?;
+                let Some(&(kept_rev, kept_value)) = entry(pick) else {
+                    break;
+                };
+                b.put(&kept_rev.encode(), kept_value)?;
                 report.revisions += 1;
                 if holders.len() < n {
                     report.held_by_some += 1;
@@ -311,7 +437,7 @@ pub fn merge<D: AsRef<[u8]>, W: Write + Seek>(
                         }
                     }
                     if report.disagreements.len() < MAX_LISTED {
-                        let key = KeyValueRef::decode(kept.value)
+                        let key = KeyValueRef::decode(kept_value)
                             .map(|kv| String::from_utf8_lossy(kv.key).into_owned())
                             .unwrap_or_else(|_| "(undecodable entry)".into());
                         report.disagreements.push(Disagreement {
@@ -337,7 +463,32 @@ pub fn merge<D: AsRef<[u8]>, W: Write + Seek>(
                     }
                 }
             }
-        } else if let Ok(bk) = bolt.bucket(&[bucket.as_slice()]) {
+        } else if newest_db.is_none() && bucket.as_slice() == buckets::META {
+            // Every member damaged: the compaction the salvages agree on
+            // at least (the lowest), so old-history reads stay refused.
+            let compact = members
+                .iter()
+                .filter_map(|m| match m.source {
+                    Source::Salvaged(sv) => Some(sv.report.compact_revision),
+                    Source::Db(_) => None,
+                })
+                .min()
+                .unwrap_or(-1);
+            if compact > 0 {
+                let k = RevisionKey {
+                    rev: Revision {
+                        main: compact,
+                        sub: 0,
+                    },
+                    tombstone: false,
+                }
+                .encode();
+                b.put(b"finishedCompactRev", &k)?;
+                b.put(b"scheduledCompactRev", &k)?;
+            }
+        } else if let Some(bk) =
+            newest_db.and_then(|db| db.bolt().bucket(&[bucket.as_slice()]).ok())
+        {
             let mut c = bk.cursor();
             let mut e = c.first()?;
             while let Some(x) = e {
@@ -374,6 +525,6 @@ pub fn merge<D: AsRef<[u8]>, W: Write + Seek>(
     Ok((out, report))
 }
 
-fn name<D: AsRef<[u8]>>(members: &[(String, &EtcdDb<D>)], i: usize) -> String {
-    members.get(i).map(|(n, _)| n.clone()).unwrap_or_default()
+fn name<D: AsRef<[u8]>>(members: &[Member<'_, D>], i: usize) -> String {
+    members.get(i).map(|m| m.name.clone()).unwrap_or_default()
 }

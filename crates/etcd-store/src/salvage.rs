@@ -586,6 +586,12 @@ pub fn salvage(data: &[u8]) -> Result<Salvaged<'_>> {
 }
 
 impl<'a> Salvaged<'a> {
+    /// The revision ranges whose entries may be lost, `[low, high)`
+    /// (`None`: from the start, or to the end, of the history).
+    pub fn lost_ranges(&self) -> Vec<(Option<Revision>, Option<Revision>)> {
+        self.lost.iter().map(|l| (l.low, l.high)).collect()
+    }
+
     /// The live keys of the recovered log (newest entry per key; deletes
     /// remove), sorted by key. Counts keys whose newest entry is older than
     /// a revision gap into the report.
