@@ -295,8 +295,12 @@ pub struct WalArgs {
     #[arg(long, conflicts_with = "wal_dir")]
     pub no_wal: bool,
     /// Which WAL entries to replay: `end`, every valid entry (what this
-    /// member serves after a restart on its own), or `commit`, only up to
-    /// the WAL's last HardState.commit.
+    /// member serves after a restart on its own; with several members, up
+    /// to the last entry a majority holds, what the cluster acknowledged),
+    /// `commit`, only up to the WAL's last HardState.commit, or `longest`
+    /// (several members): every member's every valid entry, also a tail
+    /// only a minority holds (which a restarted cluster serves if it elects
+    /// that member again).
     #[arg(long, value_enum, default_value_t, value_name = "WHERE")]
     pub wal_until: WalUntil,
 }
@@ -316,6 +320,8 @@ pub enum WalUntil {
     End,
     /// The WAL's last HardState.commit.
     Commit,
+    /// Several members: every valid entry of each, a minority's tail too.
+    Longest,
 }
 
 #[derive(Subcommand, Debug)]

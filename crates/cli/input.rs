@@ -78,7 +78,7 @@ pub fn not_a_backup(path: &Path, bytes: &Bytes) -> Result<()> {
 pub static WAL_LOST_ENTRIES: std::sync::atomic::AtomicBool =
     std::sync::atomic::AtomicBool::new(false);
 
-/// Opens an etcd source (see [`open_source_with`]), prints the WAL summary to
+/// Opens an etcd source (see [`open_source_until`]), prints the WAL summary to
 /// stderr and notes lost entries for the exit status.
 pub fn open_input(path: &Path, w: &crate::args::WalArgs) -> Result<EtcdInput> {
     open_input_with(path, w, false)
@@ -89,7 +89,7 @@ pub fn open_input(path: &Path, w: &crate::args::WalArgs) -> Result<EtcdInput> {
 pub static MERGE_UNDECIDED: std::sync::atomic::AtomicBool =
     std::sync::atomic::AtomicBool::new(false);
 
-/// [`open_input`], with [`open_source_with`]'s `always_rewrite`. With more
+/// [`open_input`], with [`open_source_until`]'s `always_rewrite`. With more
 /// members (`w.members`), each is opened the same way and their histories
 /// are merged ([`etcd_store::merge`]).
 pub fn open_input_with(
@@ -118,6 +118,7 @@ fn open_members(path: &Path, w: &crate::args::WalArgs, always_rewrite: bool) -> 
     }
     let mut opened = Vec::with_capacity(w.members.len() + 1);
     let mut names: Vec<String> = Vec::with_capacity(w.members.len() + 1);
+    let mut paths: Vec<&Path> = Vec::with_capacity(w.members.len() + 1);
     for p in std::iter::once(path).chain(w.members.iter().map(|p| p.as_path())) {
         if names.contains(&p.display().to_string()) {
             anyhow::bail!("{}: named twice as a member", p.display());
@@ -145,8 +146,63 @@ fn open_members(path: &Path, w: &crate::args::WalArgs, always_rewrite: bool) -> 
             }
         });
         names.push(p.display().to_string());
+        paths.push(p);
     }
-    let (merged, report) = {
+    // The WALs: one cluster, and no member replayed past what the cluster
+    // committed (a minority's tail was never acknowledged).
+    let reports: Vec<(&str, &etcd_store::datadir::WalReport)> = names
+        .iter()
+        .zip(&opened)
+        .filter_map(|(n, o)| match o {
+            Opened::Whole(i) => i.wal.as_ref().map(|r| (n.as_str(), r)),
+            Opened::Damaged(..) => None,
+        })
+        .collect();
+    let mut ids = reports
+        .iter()
+        .filter_map(|(n, r)| r.metadata.as_ref().map(|m| (*n, m.cluster_id)));
+    if let Some((n0, id0)) = ids.next() {
+        if let Some((n, id)) = ids.find(|(_, id)| *id != id0) {
+            anyhow::bail!(
+                "{n0} and {n} are members of different clusters (cluster ids {id0:x} and {id:x} in their WALs)"
+            );
+        }
+    }
+    let mut committed = None;
+    let mut minority = 0u64;
+    if !reports.is_empty() && w.wal_until != crate::args::WalUntil::Longest {
+        let logs: Vec<(&[(u64, u64)], u64)> = reports
+            .iter()
+            .map(|(_, r)| (r.entry_terms.as_slice(), r.hard_state.commit))
+            .collect();
+        let c = etcd_store::merge::majority_index(&logs, names.len());
+        committed = Some(c);
+        let mut again = Vec::new();
+        for (i, o) in opened.iter().enumerate() {
+            if let Opened::Whole(input) = o {
+                if let Some(r) = &input.wal {
+                    let above = r
+                        .entry_terms
+                        .iter()
+                        .filter(|(x, _)| *x > c && r.replay.last_index.is_some_and(|l| *x <= l))
+                        .count() as u64;
+                    if above > 0 {
+                        minority += above;
+                        again.push(i);
+                    }
+                }
+            }
+        }
+        for i in again {
+            let (Some(n), Some(p), Some(slot)) = (names.get(i), paths.get(i), opened.get_mut(i))
+            else {
+                continue;
+            };
+            eprintln!("member {n}: replayed again up to index {c}, the last a majority holds:");
+            *slot = Opened::Whole(Box::new(open_one_until(p, w, always_rewrite, Some(c))?));
+        }
+    }
+    let (merged, mut report) = {
         let dbs: Vec<Option<etcd_store::EtcdDb<&[u8]>>> = opened
             .iter()
             .map(|o| match o {
@@ -179,6 +235,8 @@ fn open_members(path: &Path, w: &crate::args::WalArgs, always_rewrite: bool) -> 
             .with_context(|| format!("merging the members {}", names.join(", ")))?;
         (cur.into_inner(), report)
     };
+    report.wal_committed_index = committed;
+    report.wal_minority_entries = minority;
     eprintln!("{}", report.summary());
     for d in report.disagreements.iter().take(20) {
         eprintln!(
@@ -213,7 +271,16 @@ fn open_members(path: &Path, w: &crate::args::WalArgs, always_rewrite: bool) -> 
 }
 
 fn open_one(path: &Path, w: &crate::args::WalArgs, always_rewrite: bool) -> Result<EtcdInput> {
-    let input = open_source_with(path, w, always_rewrite)?;
+    open_one_until(path, w, always_rewrite, None)
+}
+
+fn open_one_until(
+    path: &Path,
+    w: &crate::args::WalArgs,
+    always_rewrite: bool,
+    until_index: Option<u64>,
+) -> Result<EtcdInput> {
+    let input = open_source_until(path, w, always_rewrite, until_index)?;
     if let Some(line) = input.wal_line() {
         eprintln!("{line}");
     }
@@ -380,10 +447,14 @@ impl EtcdInput {
 /// name the last applied entry). Otherwise the db file is read as it is
 /// when the replay changed no key and no bucket, so that `status` of a
 /// cleanly stopped member equals `etcdutl snapshot status` of its db.
-pub fn open_source_with(
+///
+/// `until_index`, when given, stops the replay there (several members: the
+/// last entry a majority holds).
+fn open_source_until(
     path: &Path,
     w: &crate::args::WalArgs,
     always_rewrite: bool,
+    until_index: Option<u64>,
 ) -> Result<EtcdInput> {
     use etcd_store::datadir;
     let layout = datadir::locate(path, w.wal_dir.as_deref(), w.no_wal)
@@ -482,15 +553,22 @@ pub fn open_source_with(
     } else {
         datadir::Until::End
     };
-    let (replay, mut report) =
-        datadir::replay_wal(&db, &segments, start, until, &Default::default()).with_context(
-            || {
-                format!(
-                    "{}: replaying the WAL",
-                    layout.wal_dir.as_deref().unwrap_or(path).display()
-                )
-            },
-        )?;
+    let (replay, mut report) = datadir::replay_wal(
+        &db,
+        &segments,
+        start,
+        until,
+        &etcd_store::replay::ReplayOptions {
+            until_index,
+            ..Default::default()
+        },
+    )
+    .with_context(|| {
+        format!(
+            "{}: replaying the WAL",
+            layout.wal_dir.as_deref().unwrap_or(path).display()
+        )
+    })?;
     report.wal_dir = layout
         .wal_dir
         .as_deref()

@@ -23,13 +23,13 @@ fn b64(s: &str) -> String {
 }
 
 /// etcd's v3 JSON gateway, for a load without a process per request.
-struct Gateway {
+pub(crate) struct Gateway {
     agent: ureq::Agent,
     base: String,
 }
 
 impl Gateway {
-    fn new(endpoint: &str) -> Gateway {
+    pub(crate) fn new(endpoint: &str) -> Gateway {
         Gateway {
             agent: ureq::AgentBuilder::new()
                 .timeout(Duration::from_secs(10))
@@ -57,17 +57,17 @@ impl Gateway {
 /// What the load did (acknowledged requests per kind), to check that the
 /// test exercised what it claims to.
 #[derive(Default)]
-struct LoadCounts {
-    ok: AtomicU64,
-    refused: AtomicU64,
-    txn_success: AtomicU64,
-    txn_failure: AtomicU64,
-    revoked: AtomicU64,
-    compacted: AtomicU64,
+pub(crate) struct LoadCounts {
+    pub(crate) ok: AtomicU64,
+    pub(crate) refused: AtomicU64,
+    pub(crate) txn_success: AtomicU64,
+    pub(crate) txn_failure: AtomicU64,
+    pub(crate) revoked: AtomicU64,
+    pub(crate) compacted: AtomicU64,
 }
 
 /// One writer: a mix of every request the replay must get right.
-fn writer(
+pub(crate) fn writer(
     gw: &Gateway,
     id: usize,
     stop: &AtomicBool,
@@ -214,12 +214,12 @@ fn writer(
     }
 }
 
-fn json_of(b: &[u8]) -> Value {
+pub(crate) fn json_of(b: &[u8]) -> Value {
     serde_json::from_slice(b).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(b)))
 }
 
 /// The kvs of an `etcdctl get -w json` answer, and its revision.
-fn kvs(v: &Value) -> (Vec<Value>, i64) {
+pub(crate) fn kvs(v: &Value) -> (Vec<Value>, i64) {
     let rev = v["header"]["revision"]
         .as_i64()
         .or_else(|| v["header"]["revision"].as_str()?.parse().ok())

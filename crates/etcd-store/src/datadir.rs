@@ -205,6 +205,10 @@ pub struct WalReport {
     pub consequence: String,
     /// Other notes (snapshot files skipped, a db ahead of the WAL, ...).
     pub notes: Vec<String>,
+    /// The (index, term) of every entry read, in log order: what several
+    /// members compare to find the entries a majority holds.
+    #[serde(skip)]
+    pub entry_terms: Vec<(u64, u64)>,
 }
 
 impl WalReport {
@@ -253,6 +257,7 @@ pub fn replay_wal<D: AsRef<[u8]> + Sync>(
         db_consistent_index: ci,
         until,
         stop: log.stop.clone(),
+        entry_terms: log.entries.iter().map(|e| (e.index, e.term)).collect(),
         ..WalReport::default()
     };
     if !log.start_found {
@@ -263,7 +268,7 @@ pub fn replay_wal<D: AsRef<[u8]> + Sync>(
     }
     let mut o = opts.clone();
     if until == Until::Commit {
-        o.until_index = Some(log.hard_state.commit);
+        o.until_index = Some(log.hard_state.commit.min(o.until_index.unwrap_or(u64::MAX)));
     }
     let base = db.live(0)?;
     let r = replay(db, &base, &log.entries, &o)?;

@@ -17,6 +17,12 @@
 //! - otherwise (two holders, or no majority): undecidable; the newest
 //!   member's bytes are kept and the key is reported as possibly wrong.
 //!
+//! With data dirs, each member's WAL is replayed onto its db first, up to
+//! the last entry the cluster committed: the highest HardState.commit, or
+//! the highest entry a majority of the members hold with the same index
+//! and term (raft's rule; an entry on a minority was never acknowledged).
+//! The caller does that ([`majority_index`]); the merge sees the dbs.
+//!
 //! The buckets other than `key` (meta, leases, members, auth, ...) come
 //! from the newest member read whole: the one with the highest applied
 //! index (`consistent_index`), then the highest revision.
@@ -129,6 +135,13 @@ pub struct MergeReport {
     /// that every member may have lost: keys changed there may be missing
     /// or stale. Empty when a member was read whole.
     pub lost_in_every_member: Vec<(Option<i64>, Option<i64>)>,
+    /// With WALs: the last raft index taken as committed (the highest
+    /// HardState.commit, or the highest entry a majority of the members
+    /// hold with the same term); no member is replayed past it.
+    pub wal_committed_index: Option<u64>,
+    /// WAL entries above that index, held by a minority only (never
+    /// acknowledged to a client), left out.
+    pub wal_minority_entries: u64,
 }
 
 impl MergeReport {
@@ -163,6 +176,17 @@ impl MergeReport {
                 self.undecided
             ));
         }
+        if let Some(c) = self.wal_committed_index {
+            s.push_str(&format!(
+                "; WALs replayed up to index {c}, the last a majority holds"
+            ));
+            if self.wal_minority_entries > 0 {
+                s.push_str(&format!(
+                    " ({} entries above it held by a minority, never acknowledged, left out)",
+                    self.wal_minority_entries
+                ));
+            }
+        }
         let salvaged = self.members.iter().filter(|m| m.salvaged).count();
         if salvaged > 0 {
             s.push_str(&format!("; {salvaged} damaged members read by salvage"));
@@ -180,6 +204,27 @@ impl MergeReport {
         }
         s
     }
+}
+
+/// The last raft index a cluster committed, from its members' WALs: each
+/// member's (index, term) entries in log order and its HardState.commit.
+/// The highest commit, or above it the highest index that at least a
+/// majority of `members` (the cluster's size) hold with the same term.
+pub fn majority_index(logs: &[(&[(u64, u64)], u64)], members: usize) -> u64 {
+    let commit = logs.iter().map(|l| l.1).max().unwrap_or(0);
+    let need = members / 2 + 1;
+    let mut held: std::collections::BTreeMap<(u64, u64), usize> = Default::default();
+    for (entries, _) in logs {
+        for &(i, t) in entries.iter().filter(|(i, _)| *i > commit) {
+            *held.entry((i, t)).or_default() += 1;
+        }
+    }
+    held.iter()
+        .filter(|(_, &n)| n >= need)
+        .map(|(&(i, _), _)| i)
+        .max()
+        .unwrap_or(commit)
+        .max(commit)
 }
 
 /// The revision of an entry (a tombstone's marker aside): entries of the
@@ -527,4 +572,27 @@ pub fn merge<D: AsRef<[u8]>, W: Write + Seek>(
 
 fn name<D: AsRef<[u8]>>(members: &[Member<'_, D>], i: usize) -> String {
     members.get(i).map(|m| m.name.clone()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::majority_index;
+
+    #[test]
+    fn majority_index_follows_the_raft_rule() {
+        let a = [(1, 1), (2, 1), (3, 1), (4, 2), (5, 2)];
+        let b = [(1, 1), (2, 1), (3, 1), (4, 2)];
+        let c = [(1, 1), (2, 1), (3, 1)];
+        // Commit 3 everywhere; 4 is on two of three, 5 on one.
+        assert_eq!(majority_index(&[(&a, 3), (&b, 3), (&c, 3)], 3), 4);
+        // A commit ahead of what a majority holds stands.
+        assert_eq!(majority_index(&[(&a, 5), (&b, 3), (&c, 3)], 3), 5);
+        // Same index, different terms: no majority for either.
+        let d = [(1, 1), (2, 1), (3, 1), (4, 3)];
+        assert_eq!(majority_index(&[(&a, 3), (&d, 3), (&c, 3)], 3), 3);
+        // Two members of a three-member cluster: both must hold it.
+        assert_eq!(majority_index(&[(&a, 3), (&c, 3)], 3), 3);
+        assert_eq!(majority_index(&[(&a, 3), (&b, 3)], 3), 4);
+        assert_eq!(majority_index(&[], 3), 0);
+    }
 }
