@@ -630,8 +630,10 @@ fn wal_dir_elsewhere_and_damage() {
 
     // A flipped byte in the middle: everything before it is replayed, the
     // rest is reported lost, exit status 1.
+    // The byte is chosen inside a record's data, never in a frame's padding
+    // (padding is outside the CRC, so a flip there is rightly not damage).
     let mut flipped = bytes[..end].to_vec();
-    let mid = end / 2;
+    let mid = byte_inside_a_record_past(&flipped, end / 2);
     flipped[mid] ^= 0x5a;
     std::fs::write(&seg, &flipped).unwrap();
     let bad = boltsnap(["etcd", "ls", d, "--wal-dir", w, "-w", "json"]);
@@ -650,6 +652,31 @@ fn wal_dir_elsewhere_and_damage() {
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("lost"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The offset of a byte in the middle of the data of the first WAL frame
+/// that starts at or after `from`: frames are an 8-byte little-endian length
+/// (low 56 bits the record's size; top bit set when padding follows, its
+/// count in the low 3 bits of the top byte), the record, the padding.
+fn byte_inside_a_record_past(seg: &[u8], from: usize) -> usize {
+    let mut at = 0usize;
+    while at + 8 <= seg.len() {
+        let word = u64::from_le_bytes(seg[at..at + 8].try_into().unwrap());
+        let len = (word & 0x00ff_ffff_ffff_ffff) as usize;
+        let pad = if word >> 63 == 1 {
+            ((word >> 56) & 7) as usize
+        } else {
+            0
+        };
+        if at >= from && len > 8 {
+            return at + 8 + len / 2;
+        }
+        at += 8 + len + pad;
+    }
+    panic!(
+        "no frame starts past {from} in a {}-byte segment",
+        seg.len()
+    );
 }
 
 /// Never a panic on a damaged WAL: every byte position zeroed in turn over
