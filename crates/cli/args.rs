@@ -146,6 +146,14 @@ pub struct RestoreArgs {
     /// path, and say what would be written.
     #[arg(long)]
     pub dry_run: bool,
+    /// Write the keys of Milvus root OLD under NEW (`by-dev=copy`), for a
+    /// Milvus configured with `etcd.rootPath: NEW`; keys of other roots are
+    /// written as they are. Refused, before anything is written, when a
+    /// value under OLD holds a path under OLD (it would point at a key that
+    /// is gone), when NEW is already a root of the backup, or when the
+    /// renamed keys would sort among another root's.
+    #[arg(long, value_name = "OLD=NEW")]
+    pub rename_root: Option<String>,
     /// Page size of the snapshot's bbolt file (with --snapshot).
     #[arg(long, default_value_t = 4096)]
     pub page_size: u32,
@@ -201,6 +209,13 @@ pub struct ExportArgs {
     /// Keep keys attached to a lease (their lease is dropped).
     #[arg(long)]
     pub include_leased: bool,
+    /// Leave out `<root>/meta/snapshots/...`, RootCoord's timestamped copies
+    /// of its keys (Milvus writes them and reads the plain keys; 2.6.12 and
+    /// later delete them). Millions of them are what fills etcd's quota
+    /// ("database space exceeded"): with `restore --snapshot` this makes a
+    /// small db a fresh etcd starts with. Counted, with the bytes saved.
+    #[arg(long)]
+    pub drop_snapshots: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: BackupFormat,

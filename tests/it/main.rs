@@ -24,6 +24,7 @@ mod milvus;
 mod peers;
 mod peers_list;
 mod restore;
+mod roots;
 mod salvage;
 mod wal;
 

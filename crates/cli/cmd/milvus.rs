@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use milvus_meta::backup::{self, BackupWriter, Manifest, Record, SourceInfo};
 use milvus_meta::catalog::Catalog;
+use milvus_meta::rename;
 use milvus_meta::select::{self, ExportOptions};
 use serde_json::json;
 use sha2::Digest;
@@ -106,6 +107,7 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
         roots: a.roots.clone(),
         keep_session_id: a.keep_session_id,
         include_leased: a.include_leased,
+        drop_snapshots: a.drop_snapshots,
     };
     let (kept, report) =
         select::select(&view, &opts).with_context(|| a.db.display().to_string())?;
@@ -180,6 +182,7 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
         "kept": report.kept,
         "kept_bytes": report.kept_bytes,
         "left_out": report.left_out,
+        "left_out_bytes": report.left_out_bytes,
         "roots": report.per_root,
         "salvage": salvage_report,
         "wal": wal_report,
@@ -206,9 +209,11 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
                 "session" => "under <root>/meta/session/ (liveness records)",
                 "leased" => "attached to a lease (--include-leased keeps them)",
                 "outside_roots" => "outside the --root selection",
+                "snapshots" => "under <root>/meta/snapshots/ (RootCoord's timestamped copies, --drop-snapshots)",
                 other => other,
             };
-            writeln!(e, "left out {n} keys {why}")?;
+            let bytes = report.left_out_bytes.get(reason).copied().unwrap_or(0);
+            writeln!(e, "left out {n} keys ({bytes} bytes) {why}")?;
         }
         for (root, rc) in &report.per_root {
             let name = if root.is_empty() {
@@ -442,6 +447,16 @@ pub fn inspect(
         writeln!(o, "  areas:")?;
         for (a, st) in &r.areas {
             writeln!(o, "    {a:<24} {:>8} keys {:>12} bytes", st.keys, st.bytes)?;
+        }
+        if let Some(st) = r.areas.get("root-coord-snapshots") {
+            let all: u64 = r.areas.values().map(|a| a.bytes).sum();
+            writeln!(
+                o,
+                "  snapshots: {} keys, {} bytes, {:.0}% of this root's bytes (RootCoord's timestamped copies; `export --drop-snapshots` leaves them out)",
+                st.keys,
+                st.bytes,
+                100.0 * st.bytes as f64 / all.max(1) as f64
+            )?;
         }
         writeln!(
             o,
@@ -716,12 +731,36 @@ fn restore_online(a: &RestoreArgs) -> Result<Outcome> {
         (r.manifest().clone(), r.record_count())
     };
     let path = a.backup.clone();
-    let open = move || -> milvus_meta::Result<
+    let open_plain = move || -> milvus_meta::Result<
         Box<dyn Iterator<Item = milvus_meta::Result<Record>> + 'static>,
     > {
         let f = std::fs::File::open(&path).map_err(milvus_meta::Error::Io)?;
         let recs = backup::BackupFile::open(std::io::BufReader::new(f))?.records()?;
         Ok(Box::new(recs))
+    };
+    // A rename is checked over the whole backup before the first write;
+    // every pass then reads the records renamed.
+    let rename = rename_of(a)?;
+    let mut roots = manifest.roots.clone();
+    let mut rename_report = None;
+    if let Some(rn) = &rename {
+        let c = rename::check(rn, &manifest.roots, open_plain()?)
+            .map_err(|e| match std::fs::File::open(&a.backup) {
+                Ok(f) => backup::explain_error(&f, e),
+                Err(_) => e,
+            })
+            .with_context(|| a.backup.display().to_string())?;
+        roots = rn.roots(&manifest.roots);
+        rename_report = Some(c);
+    }
+    let open = move || -> milvus_meta::Result<
+        Box<dyn Iterator<Item = milvus_meta::Result<Record>> + 'static>,
+    > {
+        let recs = open_plain()?;
+        Ok(match rename.clone() {
+            Some(rn) => Box::new(recs.map(move |r| r.map(|r| rn.apply(r)))),
+            None => recs,
+        })
     };
     let user = match &a.user {
         None => None,
@@ -773,10 +812,9 @@ fn restore_online(a: &RestoreArgs) -> Result<Outcome> {
         resume: a.resume,
         dry_run: a.dry_run,
     };
-    let got =
-        milvus_meta::online::restore_stream(&open, &manifest.roots, &opts, mode, &stop, &|n| {
-            pb.set_position(n)
-        });
+    let got = milvus_meta::online::restore_stream(&open, &roots, &opts, mode, &stop, &|n| {
+        pb.set_position(n)
+    });
     pb.finish_and_clear();
     let report = match got {
         Ok(r) => r,
@@ -807,11 +845,14 @@ fn restore_online(a: &RestoreArgs) -> Result<Outcome> {
     if a.json {
         out::json_line(
             &mut o,
-            &json!({"backup": a.backup.display().to_string(), "keys": total, "report": report}),
+            &json!({"backup": a.backup.display().to_string(), "keys": total, "report": report, "rename": rename_json(a, rename_report.as_ref())}),
         )?;
     } else if report.dry_run {
         writeln!(o, "dry run: {} holds {} keys under the backup's roots; {} keys would go in {} transactions", report.endpoint, report.existing, total, report.batches)?;
     } else {
+        if let (Some(rn), Some(c)) = (&a.rename_root, &rename_report) {
+            writeln!(o, "{}", rename_line(rn, c))?;
+        }
         if report.skipped > 0 {
             writeln!(
                 o,
@@ -877,12 +918,49 @@ fn resume_command(a: &RestoreArgs) -> String {
     if a.transport == crate::args::Transport::Gateway {
         c.push("--transport gateway".into());
     }
+    if let Some(rn) = &a.rename_root {
+        c.push("--rename-root".into());
+        c.push(q(rn));
+    }
     c.join(" ")
+}
+
+fn rename_of(a: &RestoreArgs) -> Result<Option<rename::RootRename>> {
+    Ok(match &a.rename_root {
+        Some(spec) => Some(rename::RootRename::parse(spec)?),
+        None => None,
+    })
+}
+
+fn rename_line(spec: &str, c: &rename::RenameCheck) -> String {
+    let (old, new) = spec.split_once('=').unwrap_or((spec, ""));
+    format!(
+        "renamed root {old} to {new}: {} keys written under {new}/, {} keys of other roots as they were; no value names a key under {old}/",
+        c.renamed, c.unchanged
+    )
+}
+
+fn rename_json(a: &RestoreArgs, c: Option<&rename::RenameCheck>) -> serde_json::Value {
+    match (&a.rename_root, c) {
+        (Some(spec), Some(c)) => {
+            let (old, new) = spec.split_once('=').unwrap_or((spec, ""));
+            json!({"old": old, "new": new, "renamed": c.renamed, "unchanged": c.unchanged})
+        }
+        _ => serde_json::Value::Null,
+    }
 }
 
 fn restore_snapshot(a: &RestoreArgs, snapshot: &Path) -> Result<Outcome> {
     crate::out::check_output(snapshot, &[&a.backup], a.force)?;
-    let (manifest, recs) = read_backup(&a.backup)?;
+    let (manifest, mut recs) = read_backup(&a.backup)?;
+    let rename = rename_of(a)?;
+    let mut rename_report = None;
+    if let Some(rn) = &rename {
+        let c = rename::check(rn, &manifest.roots, recs.iter().cloned().map(Ok))
+            .with_context(|| a.backup.display().to_string())?;
+        recs = recs.into_iter().map(|r| rn.apply(r)).collect();
+        rename_report = Some(c);
+    }
     if a.dry_run {
         let dir = match snapshot.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
@@ -926,9 +1004,12 @@ fn restore_snapshot(a: &RestoreArgs, snapshot: &Path) -> Result<Outcome> {
     if a.json {
         out::json_line(
             &mut o,
-            &json!({"snapshot": snapshot.display().to_string(), "keys": s.keys, "revision": s.revision, "file_size": s.file_size, "backup_revision": manifest.revision, "next": next}),
+            &json!({"snapshot": snapshot.display().to_string(), "keys": s.keys, "revision": s.revision, "file_size": s.file_size, "backup_revision": manifest.revision, "next": next, "rename": rename_json(a, rename_report.as_ref())}),
         )?;
     } else {
+        if let (Some(rn), Some(c)) = (&a.rename_root, &rename_report) {
+            writeln!(o, "{}", rename_line(rn, c))?;
+        }
         writeln!(
             o,
             "wrote {} keys at revision {} to {} ({} bytes, sha256 trailer)",

@@ -11,6 +11,8 @@
 //!   counting what it leaves out;
 //! - [`backup`] writes, reads and verifies the `.bsnap` backup file
 //!   (streamed, zstd, SHA-256, JSON manifest);
+//! - [`rename`] restores one root under another (`OLD=NEW`), after
+//!   checking that no value points at a key under the old root;
 //! - [`catalog`] decodes databases, collections, fields, partitions,
 //!   aliases, segments, indexes, users and sessions for `inspect`.
 //!
@@ -39,6 +41,7 @@ pub mod backup;
 pub mod catalog;
 mod error;
 pub mod online;
+pub mod rename;
 pub mod roots;
 pub mod select;
 

@@ -1,8 +1,11 @@
 //! What the rescue export keeps: every live key, except, for every Milvus
 //! root, `<root>/meta/session/...` (liveness records a fresh Milvus must
 //! write itself) and keys attached to a lease (they would never expire
-//! once written back without one). Nothing is left out silently: every
-//! key left out is counted by reason and root.
+//! once written back without one). On request also
+//! `<root>/meta/snapshots/...`, RootCoord's timestamped copies of its keys,
+//! which Milvus writes and never reads at the newest timestamp. Nothing is
+//! left out silently: every key left out is counted, with its bytes, by
+//! reason and root.
 
 use std::collections::BTreeMap;
 
@@ -21,6 +24,10 @@ pub struct ExportOptions {
     pub keep_session_id: bool,
     /// Keep keys attached to a lease (their lease is dropped).
     pub include_leased: bool,
+    /// Leave out `<root>/meta/snapshots/...` (RootCoord's timestamped
+    /// copies; millions of them fill etcd's quota).
+    #[serde(default)]
+    pub drop_snapshots: bool,
 }
 
 /// Why a key was left out.
@@ -33,6 +40,8 @@ pub enum LeftOut {
     Leased,
     /// Not under a requested root.
     OutsideRoots,
+    /// Under `<root>/meta/snapshots/` (with `drop_snapshots`).
+    Snapshots,
 }
 
 /// Counts of one root.
@@ -46,6 +55,9 @@ pub struct RootCounts {
     pub areas: BTreeMap<String, u64>,
     /// Keys left out, per reason.
     pub left_out: BTreeMap<String, u64>,
+    /// Bytes of keys and values left out, per reason.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub left_out_bytes: BTreeMap<String, u64>,
 }
 
 /// What the selection did.
@@ -59,6 +71,9 @@ pub struct SelectionReport {
     pub kept_bytes: u64,
     /// Keys left out, per reason, in all.
     pub left_out: BTreeMap<String, u64>,
+    /// Bytes of keys and values left out, per reason, in all.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub left_out_bytes: BTreeMap<String, u64>,
     /// Per root ("" for keys under no Milvus root).
     pub per_root: BTreeMap<String, RootCounts>,
 }
@@ -68,15 +83,20 @@ fn reason_name(r: LeftOut) -> String {
         LeftOut::Session => "session",
         LeftOut::Leased => "leased",
         LeftOut::OutsideRoots => "outside_roots",
+        LeftOut::Snapshots => "snapshots",
     }
     .into()
 }
+
+/// How many reasons a key can be left out for (`LeftOut`'s variants).
+const REASONS: usize = 4;
 
 /// Counts and kept keys of one slice of the live keys.
 struct Partial<'k> {
     per_root: Vec<RootCounts>,
     areas: Vec<std::collections::HashMap<&'k [u8], u64>>,
-    left: Vec<[u64; 3]>,
+    left: Vec<[u64; REASONS]>,
+    left_bytes: Vec<[u64; REASONS]>,
     kept: Vec<usize>,
 }
 
@@ -92,7 +112,8 @@ fn classify<'k>(
     let mut p = Partial {
         per_root: vec![RootCounts::default(); n],
         areas: vec![Default::default(); n],
-        left: vec![[0; 3]; n],
+        left: vec![[0; REASONS]; n],
+        left_bytes: vec![[0; REASONS]; n],
         kept: Vec::with_capacity(range.len()),
     };
     let mut last_ri = found.len();
@@ -122,6 +143,8 @@ fn classify<'k>(
             Some(0)
         } else if k.kv.lease != 0 && !opts.include_leased {
             Some(1)
+        } else if opts.drop_snapshots && !root.is_empty() && is_snapshot(key, root) {
+            Some(3)
         } else {
             None
         };
@@ -129,6 +152,9 @@ fn classify<'k>(
             Some(r) => {
                 if let Some(c) = p.left.get_mut(ri).and_then(|l| l.get_mut(r)) {
                     *c += 1;
+                }
+                if let Some(c) = p.left_bytes.get_mut(ri).and_then(|l| l.get_mut(r)) {
+                    *c += (key.len() + k.kv.value.len()) as u64;
                 }
             }
             None => {
@@ -204,7 +230,12 @@ pub fn select(view: &LiveView<'_>, opts: &ExportOptions) -> Result<(Vec<usize>, 
     let pb = pb.map_err(|_| Error::InvalidArgument("selection failed".into()))?;
     let mut kept = pa.kept;
     kept.extend(pb.kept);
-    let reasons = [LeftOut::Session, LeftOut::Leased, LeftOut::OutsideRoots];
+    let reasons = [
+        LeftOut::Session,
+        LeftOut::Leased,
+        LeftOut::OutsideRoots,
+        LeftOut::Snapshots,
+    ];
     let mut report = SelectionReport {
         roots_found: found.clone(),
         ..Default::default()
@@ -215,16 +246,21 @@ pub fn select(view: &LiveView<'_>, opts: &ExportOptions) -> Result<(Vec<usize>, 
             rc.kept += o.kept;
             rc.kept_bytes += o.kept_bytes;
         }
-        let l: Vec<u64> = (0..3)
-            .map(|r| {
-                pa.left.get(i).map_or(0, |x| x.get(r).copied().unwrap_or(0))
-                    + pb.left.get(i).map_or(0, |x| x.get(r).copied().unwrap_or(0))
-            })
-            .collect();
-        for (r, n) in reasons.iter().zip(l) {
+        let sum = |a: &[[u64; REASONS]], b: &[[u64; REASONS]], r: usize| {
+            a.get(i).map_or(0, |x| x.get(r).copied().unwrap_or(0))
+                + b.get(i).map_or(0, |x| x.get(r).copied().unwrap_or(0))
+        };
+        for (r, reason) in reasons.iter().enumerate() {
+            let n = sum(&pa.left, &pb.left, r);
             if n > 0 {
-                rc.left_out.insert(reason_name(*r), n);
-                *report.left_out.entry(reason_name(*r)).or_default() += n;
+                let bytes = sum(&pa.left_bytes, &pb.left_bytes, r);
+                rc.left_out.insert(reason_name(*reason), n);
+                rc.left_out_bytes.insert(reason_name(*reason), bytes);
+                *report.left_out.entry(reason_name(*reason)).or_default() += n;
+                *report
+                    .left_out_bytes
+                    .entry(reason_name(*reason))
+                    .or_default() += bytes;
             }
         }
         for m in [pa.areas.get(i), pb.areas.get(i)].into_iter().flatten() {
@@ -248,6 +284,11 @@ pub fn select(view: &LiveView<'_>, opts: &ExportOptions) -> Result<(Vec<usize>, 
 fn is_session(key: &[u8], root: &str) -> bool {
     key.get(root.len()..)
         .is_some_and(|r| r.starts_with(b"/meta/session/"))
+}
+
+fn is_snapshot(key: &[u8], root: &str) -> bool {
+    key.get(root.len()..)
+        .is_some_and(|r| r.starts_with(b"/meta/snapshots/"))
 }
 
 fn is_session_id(key: &[u8], root: &str) -> bool {
