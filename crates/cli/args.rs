@@ -63,6 +63,15 @@ pub enum Command {
         /// Read a damaged db as `export --salvage` does.
         #[arg(long)]
         salvage: bool,
+        /// Check the cross-references Milvus relies on instead of listing
+        /// the catalog: segments, indexes, partitions, fields, aliases,
+        /// load infos and channel records of collections that do not exist
+        /// (or are dropped), collections in missing databases, binlogs and
+        /// segment indexes of missing segments, indexes on missing fields,
+        /// allocators behind stored IDs and timestamps. One line per
+        /// finding with the keys involved; exit 1 when there is one.
+        #[arg(long)]
+        check: bool,
         #[command(flatten)]
         wal: WalArgs,
         #[command(flatten)]

@@ -363,6 +363,7 @@ pub fn inspect(
     path: &Path,
     only_root: Option<&str>,
     salvage: bool,
+    check: bool,
     wal: &WalArgs,
     json_out: bool,
 ) -> Result<Outcome> {
@@ -405,6 +406,17 @@ pub fn inspect(
         }
     };
     let (recs, revision, kind) = loaded;
+    if check {
+        return check_report(
+            path,
+            only_root,
+            &recs,
+            revision,
+            kind,
+            json_out,
+            salvage_report.as_ref(),
+        );
+    }
     let mut cat = Catalog::build(recs.iter().map(|r| (r.key.as_slice(), r.value.as_slice())));
     if let Some(root) = only_root {
         cat.roots.retain(|r| r.root == root);
@@ -584,6 +596,65 @@ pub fn inspect(
         salvage_report.as_ref(),
         recs.len() as u64,
     ))
+}
+
+/// `inspect --check`: the findings, one line each, exit 1 when any.
+fn check_report(
+    path: &Path,
+    only_root: Option<&str>,
+    recs: &[Record],
+    revision: i64,
+    kind: &str,
+    json_out: bool,
+    salvage: Option<&etcd_store::salvage::SalvageReport>,
+) -> Result<Outcome> {
+    let mut findings =
+        milvus_meta::check::check(recs.iter().map(|r| (r.key.as_slice(), r.value.as_slice())));
+    if let Some(root) = only_root {
+        findings.retain(|f| f.root == root);
+    }
+    let mut o = out::stdout();
+    if json_out {
+        out::json_line(
+            &mut o,
+            &json!({"input": path.display().to_string(), "kind": kind, "revision": revision, "keys": recs.len(), "findings": findings, "salvage": salvage}),
+        )?;
+    } else {
+        for f in &findings {
+            let more = if f.key_count > f.keys.len() as u64 {
+                format!(" and {} more", f.key_count - f.keys.len() as u64)
+            } else {
+                String::new()
+            };
+            writeln!(
+                o,
+                "{}: {}: {} ({}): {}{more}",
+                f.root,
+                serde_json::to_value(f.kind)?.as_str().unwrap_or_default(),
+                f.message,
+                plural(f.key_count, "key"),
+                f.keys.join(", ")
+            )?;
+        }
+        writeln!(
+            o,
+            "{} ({kind}, {} live keys at revision {revision}): {}",
+            path.display(),
+            recs.len(),
+            if findings.is_empty() {
+                "the metadata hangs together: no finding".to_string()
+            } else {
+                plural(findings.len() as u64, "finding")
+            }
+        )?;
+    }
+    o.flush()?;
+    let salvaged = crate::input::salvage_outcome(salvage, recs.len() as u64);
+    Ok(if findings.is_empty() {
+        salvaged
+    } else {
+        Outcome::Problems
+    })
 }
 
 pub fn diff(a: &Path, b: &Path, limit: usize, wal: &WalArgs, json_out: bool) -> Result<Outcome> {

@@ -18,9 +18,10 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
             input,
             root,
             salvage,
+            check,
             wal,
             json,
-        } => milvus::inspect(&input, root.as_deref(), salvage, &wal, json.json),
+        } => milvus::inspect(&input, root.as_deref(), salvage, check, &wal, json.json),
         Command::Diff {
             a,
             b,

@@ -11,6 +11,9 @@
 //!   counting what it leaves out;
 //! - [`backup`] writes, reads and verifies the `.bsnap` backup file
 //!   (streamed, zstd, SHA-256, JSON manifest);
+//! - [`check`] checks the cross-references Milvus relies on (segments,
+//!   indexes, partitions, channels of collections that exist, allocators
+//!   ahead of stored IDs);
 //! - [`rename`] restores one root under another (`OLD=NEW`), after
 //!   checking that no value points at a key under the old root;
 //! - [`catalog`] decodes databases, collections, fields, partitions,
@@ -39,6 +42,7 @@
 
 pub mod backup;
 pub mod catalog;
+pub mod check;
 mod error;
 pub mod online;
 pub mod rename;
