@@ -18,6 +18,7 @@ mod bolt_write;
 mod damaged;
 mod drill;
 mod etcd;
+mod layouts;
 mod members;
 mod milvus;
 #[path = "../support/peers.rs"]

@@ -457,8 +457,17 @@ pub fn inspect(
             }
         )?;
         writeln!(o, "  areas:")?;
-        for (a, st) in &r.areas {
-            writeln!(o, "    {a:<24} {:>8} keys {:>12} bytes", st.keys, st.bytes)?;
+        for (a, st) in &r.fine_areas {
+            let holds = if st.holds.is_empty() {
+                "unknown to boltsnap (a newer Milvus?); kept by export".to_string()
+            } else {
+                format!("{} (since {})", st.holds, st.since)
+            };
+            writeln!(
+                o,
+                "    {a:<48} {:>8} keys {:>12} bytes  {holds}",
+                st.keys, st.bytes
+            )?;
         }
         if let Some(st) = r.areas.get("root-coord-snapshots") {
             let all: u64 = r.areas.values().map(|a| a.bytes).sum();
@@ -476,13 +485,18 @@ pub fn inspect(
             r.databases
                 .iter()
                 .map(|d| format!(
-                    "{} (id {}{})",
+                    "{} (id {}{}{})",
                     d.name,
                     d.id,
                     if d.state == "Created" {
                         String::new()
                     } else {
                         format!(", {}", d.state)
+                    },
+                    if d.properties.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", {}", pairs(&d.properties))
                     }
                 ))
                 .collect::<Vec<_>>()
@@ -510,22 +524,45 @@ pub fn inspect(
                 .fields
                 .iter()
                 .filter(|f| f.id >= 100)
-                .map(|f| {
-                    let p: Vec<String> = f.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                    format!(
-                        "{} {}{}{}",
-                        f.name,
-                        f.data_type,
-                        if p.is_empty() {
-                            String::new()
-                        } else {
-                            format!("({})", p.join(","))
-                        },
-                        if f.primary_key { " primary" } else { "" }
-                    )
-                })
+                .map(field_text)
                 .collect();
             writeln!(o, "      fields: {}", fields.join(", "))?;
+            for sf in &c.struct_fields {
+                let sub: Vec<String> = sf.fields.iter().map(field_text).collect();
+                writeln!(
+                    o,
+                    "      struct {} (id {}): {}",
+                    sf.name,
+                    sf.id,
+                    sub.join(", ")
+                )?;
+            }
+            for f in &c.functions {
+                writeln!(
+                    o,
+                    "      function {} {}: {} -> {}{}",
+                    f.name,
+                    f.kind,
+                    f.inputs.join(","),
+                    f.outputs.join(","),
+                    if f.params.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", pairs(&f.params))
+                    }
+                )?;
+            }
+            if !c.properties.is_empty() || c.dynamic_field {
+                let mut p = pairs(&c.properties);
+                if c.dynamic_field {
+                    p = if p.is_empty() {
+                        "dynamic fields on".into()
+                    } else {
+                        format!("dynamic fields on, {p}")
+                    };
+                }
+                writeln!(o, "      properties: {p}")?;
+            }
             writeln!(
                 o,
                 "      partitions: {}",
@@ -540,9 +577,20 @@ pub fn inspect(
             }
             for i in &c.indexes {
                 let p: Vec<String> = i.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                let builds = if i.builds.is_empty() {
+                    String::new()
+                } else {
+                    let b: Vec<String> = i.builds.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                    format!(
+                        "; built: {}, {} of {} rows",
+                        b.join(", "),
+                        i.indexed_rows,
+                        c.rows
+                    )
+                };
                 writeln!(
                     o,
-                    "      index {} on field {}: {}{}",
+                    "      index {} on field {}: {}{}{builds}",
                     i.name,
                     i.field_id,
                     p.join(" "),
@@ -555,7 +603,64 @@ pub fn inspect(
                     .iter()
                     .map(|(k, v)| format!("{k} {v}"))
                     .collect();
-                writeln!(o, "      segments: {}", s.join(", "))?;
+                let mut extra: Vec<String> = c
+                    .segment_levels
+                    .iter()
+                    .filter(|(k, _)| k.as_str() != "Legacy")
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect();
+                if c.sorted_segments > 0 {
+                    extra.push(format!("sorted {}", c.sorted_segments));
+                }
+                if c.invisible_segments > 0 {
+                    extra.push(format!("invisible {}", c.invisible_segments));
+                }
+                writeln!(
+                    o,
+                    "      segments: {}{}",
+                    s.join(", "),
+                    if extra.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; live: {}", extra.join(", "))
+                    }
+                )?;
+            }
+            if let Some(l) = &c.load {
+                let r: Vec<String> = l
+                    .replicas
+                    .iter()
+                    .map(|r| {
+                        format!(
+                            "{} in {} on {}",
+                            r.id,
+                            if r.resource_group.is_empty() {
+                                "?"
+                            } else {
+                                &r.resource_group
+                            },
+                            plural(r.nodes.len() as u64, "node")
+                        )
+                    })
+                    .collect();
+                writeln!(
+                    o,
+                    "      load: {} ({}, {} asked, {} with a record{}){}",
+                    l.status,
+                    l.load_type,
+                    plural(l.replica_number.max(0) as u64, "replica"),
+                    plural(l.partitions, "partition"),
+                    if l.load_fields.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", fields {:?}", l.load_fields)
+                    },
+                    if r.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; replicas: {}", r.join(", "))
+                    }
+                )?;
             }
         }
         writeln!(o, "  users: {}", r.users.join(", "))?;
@@ -569,6 +674,44 @@ pub fn inspect(
                     .map(|(u, ro)| format!("{u}->{ro}"))
                     .collect::<Vec<_>>()
                     .join(", ")
+            )?;
+        }
+        if !r.resource_groups.is_empty() {
+            let g: Vec<String> = r
+                .resource_groups
+                .iter()
+                .map(|g| format!("{} ({})", g.name, plural(g.nodes.len() as u64, "node")))
+                .collect();
+            writeln!(o, "  resource groups: {}", g.join(", "))?;
+        }
+        for g in &r.privilege_groups {
+            writeln!(
+                o,
+                "  privilege group {}: {}",
+                g.name,
+                g.privileges.join(", ")
+            )?;
+        }
+        if !r.dropped.is_empty() {
+            let d: Vec<String> = r
+                .dropped
+                .iter()
+                .map(|d| match d.collection {
+                    Some(c) => format!("{} {} of collection {c}", d.kind, d.id),
+                    None => format!("{} {}", d.kind, d.id),
+                })
+                .collect();
+            writeln!(o, "  dropped (tombstones): {}", d.join(", "))?;
+        }
+        for (m, fields) in &r.unknown_fields {
+            let f: Vec<String> = fields
+                .iter()
+                .map(|(n, c)| format!("#{n} in {}", plural(*c, "value")))
+                .collect();
+            writeln!(
+                o,
+                "  unknown fields of {m}: {} (written by a newer Milvus; the rest was read)",
+                f.join(", ")
             )?;
         }
         writeln!(
@@ -591,11 +734,56 @@ pub fn inspect(
     if cat.other_keys > 0 {
         writeln!(o, "\n{} keys under no Milvus root", cat.other_keys)?;
     }
+    if cat.woodpecker_keys > 0 {
+        writeln!(
+            o,
+            "{} of them under woodpecker/: Woodpecker's log metadata (Milvus 2.6), kept by every export",
+            plural(cat.woodpecker_keys, "key")
+        )?;
+    }
     o.flush()?;
     Ok(crate::input::salvage_outcome(
         salvage_report.as_ref(),
         recs.len() as u64,
     ))
+}
+
+/// `k=v, k=v`.
+fn pairs(p: &std::collections::BTreeMap<String, String>) -> String {
+    p.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `name Type(params) flags`.
+fn field_text(f: &milvus_meta::catalog::Field) -> String {
+    let p: Vec<String> = f.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut t = format!("{} {}", f.name, f.data_type);
+    if let Some(e) = &f.element_type {
+        t.push_str(&format!("<{e}>"));
+    }
+    if !p.is_empty() {
+        t.push_str(&format!("({})", p.join(",")));
+    }
+    for (on, word) in [
+        (f.primary_key, "primary"),
+        (f.auto_id, "auto-id"),
+        (f.partition_key, "partition-key"),
+        (f.clustering_key, "clustering-key"),
+        (f.nullable, "nullable"),
+        (f.dynamic, "dynamic"),
+        (f.function_output, "function-output"),
+    ] {
+        if on {
+            t.push(' ');
+            t.push_str(word);
+        }
+    }
+    if let Some(d) = &f.default_value {
+        t.push_str(&format!(" default={d}"));
+    }
+    t
 }
 
 /// `inspect --check`: the findings, one line each, exit 1 when any.

@@ -41,6 +41,9 @@ const KEYS_PER_FINDING: usize = 10;
 const SEGMENT_DROPPED: i32 = 6;
 /// Segment state `NotExist`.
 const SEGMENT_NOT_EXIST: i32 = 1;
+/// The partition id of an L0 segment whose deletes apply to every
+/// partition (common.AllPartitionsID).
+const ALL_PARTITIONS: i64 = -1;
 /// Collection state `CollectionDropped` (etcdpb.CollectionState).
 const COLLECTION_DROPPED: i32 = 3;
 
@@ -345,7 +348,9 @@ impl Root {
                     format!("a live segment of {}", what(c)),
                     k,
                 );
-            } else if self.colls.get(c).is_some_and(|x| !x.partitions.contains(p)) {
+            } else if *p != ALL_PARTITIONS
+                && self.colls.get(c).is_some_and(|x| !x.partitions.contains(p))
+            {
                 add(
                     Kind::SegmentWithoutPartition,
                     format!("a live segment in partition {p}, which collection {c} does not have"),
@@ -555,6 +560,7 @@ mod tests {
             num_of_rows: 10,
             state: 4,
             level: 0,
+            ..Default::default()
         };
         let base = fixture();
         let (coll_key, _) = first(&base, "by-dev/meta/root-coord/database/collection-info/");

@@ -134,7 +134,10 @@ fn classify<'k>(
         };
         last_ri = ri;
         let root = found.get(ri).map_or("", String::as_str);
-        let reason = if !wanted.get(ri).copied().unwrap_or(false) {
+        // Woodpecker's top-level keys belong to the 2.6 instance(s) here:
+        // kept whatever `--root` says (its log cannot be read without them).
+        let woodpecker = ri == found.len() && key.starts_with(crate::catalog::WOODPECKER);
+        let reason = if !wanted.get(ri).copied().unwrap_or(false) && !woodpecker {
             Some(2)
         } else if !root.is_empty()
             && is_session(key, root)
@@ -163,7 +166,9 @@ fn classify<'k>(
                     rc.kept += 1;
                     rc.kept_bytes += bytes;
                 }
-                let a: &'k [u8] = if root.is_empty() {
+                let a: &'k [u8] = if woodpecker {
+                    b"woodpecker"
+                } else if root.is_empty() {
                     b"other"
                 } else {
                     roots::area_bytes(key, root)
