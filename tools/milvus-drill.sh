@@ -8,7 +8,11 @@
 #   3. boltsnap export of the dead etcd's member/snap/db;
 #   4. a fresh, empty etcd on the same address; boltsnap restore --endpoints;
 #   5. Milvus started again on the same local storage: every database,
-#      collection, alias and user must be back with its row count.
+#      collection, alias and user must be back with its row count;
+#   6. the same from `export --drop-snapshots` (RootCoord's older and
+#      dropped objects' timestamped copies left out) into another fresh etcd;
+#   7. the same from `restore --rename-root by-dev=copy` into another fresh
+#      etcd, Milvus started with etcd.rootPath: copy.
 #
 #   tools/milvus-drill.sh [WORKDIR]     (prints a JSON result; exit 0 = all back)
 #
@@ -55,10 +59,12 @@ def start_etcd(data):
 tmpl = open(os.path.join(os.path.dirname(milvus.__file__), "data", "config.yaml.template")).read()
 tmpl = tmpl.replace("embed: true # Whether to enable embedded Etcd", "embed: false # Whether to enable embedded Etcd", 1)
 tmpl = tmpl.replace("endpoints: localhost:{{ etcd_port(int): 2379 }}", f"endpoints: 127.0.0.1:{client}", 1)
-tpath = os.path.join(work, "milvus.yaml.template")
-open(tpath, "w").write(tmpl)
+ROOT_LINE = "rootPath: by-dev # The root path where data is stored in etcd"
+assert ROOT_LINE in tmpl
 
-def start_milvus():
+def start_milvus(root="by-dev"):
+    tpath = os.path.join(work, f"milvus-{root}.yaml.template")
+    open(tpath, "w").write(tmpl.replace(ROOT_LINE, f"rootPath: {root} # The root path where data is stored in etcd", 1))
     cfg = MilvusServerConfig(template=tpath)
     cfg.glog_conf_file = os.path.join(os.path.dirname(milvus.__file__), "data", "glog.conf")
     srv = MilvusServer(cfg)
@@ -93,6 +99,15 @@ for name in ["default", "analytics"]:
         col.flush()
         col.create_index("emb", {"index_type": "IVF_FLAT", "metric_type": "L2", "params": {"nlist": 8}})
     utility.create_alias(f"{name}_c0", f"{name}_alias")
+    # History RootCoord keeps timestamped copies of: a dropped collection
+    # and a dropped partition (their newest copies are tombstones), an
+    # alias moved away and back (older copies).
+    Collection(f"{name}_tmp", CollectionSchema([FieldSchema("id", DataType.INT64, is_primary=True),
+                                               FieldSchema("emb", DataType.FLOAT_VECTOR, dim=8)])).drop()
+    col.create_partition("p2")
+    col.drop_partition("p2")
+    utility.alter_alias(f"{name}_c1", f"{name}_alias")
+    utility.alter_alias(f"{name}_c0", f"{name}_alias")
 db.using_database("default")
 utility.create_user("alice", "alicepass123")
 before = snapshot()
@@ -100,22 +115,41 @@ connections.disconnect("default")
 srv.stop()
 etcd.send_signal(signal.SIGKILL); etcd.wait()
 
-backup = os.path.join(work, "milvus.bsnap")
 db_file = os.path.join(work, "etcd-1", "member", "snap", "db")
-exp = subprocess.run([boltsnap, "export", db_file, "-o", backup, "--force", "--json"], capture_output=True, text=True)
-if exp.returncode != 0:
-    raise SystemExit("export failed: " + exp.stderr)
-etcd = start_etcd(os.path.join(work, "etcd-2"))
-res = subprocess.run([boltsnap, "restore", backup, "--endpoints", f"http://127.0.0.1:{client}", "--json"], capture_output=True, text=True)
-if res.returncode != 0:
-    raise SystemExit("restore failed: " + res.stderr)
-srv = start_milvus()
-after = snapshot()
-connections.disconnect("default")
-srv.stop()
-etcd.terminate(); etcd.wait()
-result = {"equal": before == after, "before": before, "after": after,
-          "export": json.loads(exp.stdout), "restore": json.loads(res.stdout)["report"]}
+
+def export(name, *extra):
+    out = os.path.join(work, name)
+    r = subprocess.run([boltsnap, "export", db_file, "-o", out, "--force", "--json", *extra], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit("export failed: " + r.stderr)
+    return out, json.loads(r.stdout)
+
+def drill(backup, etcd_name, root="by-dev", *extra):
+    """Restore `backup` into a fresh etcd, start Milvus on it: what it serves."""
+    etcd = start_etcd(os.path.join(work, etcd_name))
+    try:
+        r = subprocess.run([boltsnap, "restore", backup, "--endpoints", f"http://127.0.0.1:{client}", "--json", *extra],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise SystemExit("restore failed: " + r.stderr)
+        srv = start_milvus(root)
+        after = snapshot()
+        connections.disconnect("default")
+        srv.stop()
+    finally:
+        etcd.terminate(); etcd.wait()
+    return after, json.loads(r.stdout)["report"]
+
+backup, exp = export("milvus.bsnap")
+after, res = drill(backup, "etcd-2")
+small, exp_small = export("milvus-no-snapshots.bsnap", "--drop-snapshots")
+after_small, _ = drill(small, "etcd-3")
+after_renamed, res_renamed = drill(backup, "etcd-4", "copy", "--rename-root", "by-dev=copy")
+ok = before == after == after_small == after_renamed
+result = {"equal": ok, "before": before, "after": after,
+          "after_drop_snapshots": after_small, "after_rename_root": after_renamed,
+          "export": exp, "export_drop_snapshots": exp_small,
+          "restore": res, "restore_rename_root": res_renamed}
 print(json.dumps(result, indent=1))
-sys.exit(0 if before == after else 1)
+sys.exit(0 if ok else 1)
 PY

@@ -90,6 +90,13 @@ pub enum Command {
         /// Print at most this many keys per kind of difference (0: all).
         #[arg(long, default_value_t = 50)]
         limit: usize,
+        /// Another member of A's cluster, merged with A before comparing
+        /// (repeat for each; as the extra members of `export`).
+        #[arg(long = "a-member", value_name = "PATH")]
+        a_members: Vec<PathBuf>,
+        /// Another member of B's cluster, merged with B.
+        #[arg(long = "b-member", value_name = "PATH")]
+        b_members: Vec<PathBuf>,
         /// WAL options, for both sides when they are data dirs.
         #[command(flatten)]
         wal: WalArgs,
@@ -218,11 +225,13 @@ pub struct ExportArgs {
     /// Keep keys attached to a lease (their lease is dropped).
     #[arg(long)]
     pub include_leased: bool,
-    /// Leave out `<root>/meta/snapshots/...`, RootCoord's timestamped copies
-    /// of its keys (Milvus writes them and reads the plain keys; 2.6.12 and
-    /// later delete them). Millions of them are what fills etcd's quota
-    /// ("database space exceeded"): with `restore --snapshot` this makes a
-    /// small db a fresh etcd starts with. Counted, with the bytes saved.
+    /// Leave out the copies under `<root>/meta/snapshots/` that Milvus no
+    /// longer reads: every timestamped copy of a dropped object and every
+    /// copy but the newest of the others (RootCoord's history; millions of
+    /// them fill etcd's quota: "database space exceeded"). The newest copy
+    /// of each live object stays: Milvus up to 2.6.11 reads it when it
+    /// starts. With `restore --snapshot` this makes a small db a fresh etcd
+    /// starts with. Counted, with the bytes saved.
     #[arg(long)]
     pub drop_snapshots: bool,
     /// Output format.

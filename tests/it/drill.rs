@@ -2,7 +2,9 @@
 //! from PyPI and takes minutes). Set BOLTSNAP_MILVUS_DRILL=1 to run it:
 //! Milvus on an external etcd, etcd killed, export, fresh etcd, online
 //! restore, Milvus restarted on the same storage: every database,
-//! collection (with its row count), partition, alias and user is back.
+//! collection (with its row count), partition, alias and user is back; the
+//! same from `export --drop-snapshots`, and from `restore --rename-root
+//! by-dev=copy` with Milvus on `etcd.rootPath: copy`.
 
 #[test]
 fn milvus_comes_back_after_export_and_restore() {
@@ -25,4 +27,14 @@ fn milvus_comes_back_after_export_and_restore() {
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["equal"], true);
     assert!(!v["after"]["collections"].as_object().unwrap().is_empty());
+    assert_eq!(v["before"], v["after_drop_snapshots"]);
+    assert_eq!(v["before"], v["after_rename_root"]);
+    assert!(
+        v["export_drop_snapshots"]["left_out"]["snapshots"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0,
+        "{}",
+        v["export_drop_snapshots"]
+    );
 }

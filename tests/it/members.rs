@@ -503,3 +503,70 @@ fn three_member_cluster_with_a_lagging_member_etcd_35() {
     }
     assert!(wal_mattered > 0, "the dbs alone were never behind");
 }
+
+/// `diff` with a side made of several members: three damaged copies merged
+/// (`--a-member`) equal the undamaged db; the same copy alone does not; a
+/// backup side with extra members is refused.
+#[test]
+fn diff_compares_a_merge_of_members() {
+    let dir = tempdir("members-diff");
+    let db = testdata("milvus-2.3.5/two-databases.db");
+    damaged_copies(&dir, &db);
+    let f = |d: &str| dir.join(format!("two-databases.{d}.db"));
+    let (a, m1, m2) = (f("zero-leaf-mid"), f("cycle"), f("newest-meta-bad"));
+    let o = boltsnap([
+        "diff".as_ref(),
+        a.as_os_str(),
+        db.as_os_str(),
+        "--a-member".as_ref(),
+        m1.as_os_str(),
+        "--a-member".as_ref(),
+        m2.as_os_str(),
+        "--json".as_ref(),
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)));
+    assert_eq!(o.status.code(), Some(0), "{v}");
+    assert_eq!(v["equal"], true, "{v}");
+    assert_eq!(v["a"]["members"].as_array().unwrap().len(), 2);
+    // Text: the side says what it is made of.
+    let o = boltsnap([
+        "diff".as_ref(),
+        db.as_os_str(),
+        a.as_os_str(),
+        "--b-member".as_ref(),
+        m1.as_os_str(),
+        "--b-member".as_ref(),
+        m2.as_os_str(),
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains(" merged with "), "{text}");
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    // The merge is what made them equal: the damaged copy alone is read by
+    // salvage elsewhere, and refused here.
+    let alone = boltsnap(["diff".as_ref(), a.as_os_str(), db.as_os_str()]);
+    assert_ne!(alone.status.code(), Some(0), "{alone:?}");
+    // inspect of the same members carries the merge report.
+    let o = boltsnap([
+        "inspect".as_ref(),
+        a.as_os_str(),
+        m1.as_os_str(),
+        m2.as_os_str(),
+        "--json".as_ref(),
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["merge"]["members"].as_array().unwrap().len(), 3, "{v}");
+    assert_eq!(v["merge"]["lost_in_every_member"], serde_json::json!([]));
+    // A backup side takes no members.
+    let backup = dir.join("b.bsnap");
+    crate::export_ok(&db, &backup);
+    let o = boltsnap([
+        "diff".as_ref(),
+        backup.as_os_str(),
+        db.as_os_str(),
+        "--a-member".as_ref(),
+        m1.as_os_str(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("a backup is one side on its own"));
+}

@@ -59,9 +59,13 @@ fn drop_snapshots_leaves_out_rootcoord_copies_and_counts_them() {
     let Some(bins) = etcd(EtcdVersion::V35) else {
         return;
     };
-    for name in ["two-databases.db", "custom-root.db"] {
-        let dir = tempdir(&format!("drop-snapshots-{name}"));
-        let db = testdata(&format!("milvus-2.3.5/{name}"));
+    for name in [
+        "milvus-2.3.5/two-databases.db",
+        "milvus-2.3.5/custom-root.db",
+        "milvus-generated/milvus-2.6.db",
+    ] {
+        let dir = tempdir(&format!("drop-snapshots-{}", name.replace('/', "-")));
+        let db = testdata(name);
         let (_, all) = export_jsonl_ok(&db, &dir.join("all.jsonl"));
         let roots = json_of(&ok(
             &boltsnap(["inspect".as_ref(), db.as_os_str(), "--json".as_ref()]),
@@ -71,10 +75,39 @@ fn drop_snapshots_leaves_out_rootcoord_copies_and_counts_them() {
             .unwrap()
             .to_string();
         let prefix = format!("{roots}/meta/snapshots/");
-        let (snaps, rest): (Vec<&Value>, Vec<&Value>) = all
-            .iter()
-            .partition(|r| b64(&r["key"]).starts_with(prefix.as_bytes()));
-        assert!(!snaps.is_empty(), "{name} has RootCoord snapshots");
+        // What Milvus still reads: per original key (split at the last
+        // `_ts`), the newest copy, unless it is the tombstone.
+        let mut newest: std::collections::BTreeMap<Vec<u8>, (u64, usize)> = Default::default();
+        for (i, r) in all.iter().enumerate() {
+            let k = b64(&r["key"]);
+            if !k.starts_with(prefix.as_bytes()) {
+                continue;
+            }
+            let at = k.windows(3).rposition(|w| w == b"_ts").unwrap();
+            let ts: u64 = std::str::from_utf8(&k[at + 3..]).unwrap().parse().unwrap();
+            let e = newest.entry(k[..at].to_vec()).or_insert((ts, i));
+            if ts >= e.0 {
+                *e = (ts, i);
+            }
+        }
+        let read: std::collections::BTreeSet<usize> = newest
+            .values()
+            .filter(|(_, i)| b64(&all[*i]["value"]) != b"\xe2\x9b\xbc")
+            .map(|(_, i)| *i)
+            .collect();
+        let (mut snaps, mut rest): (Vec<&Value>, Vec<&Value>) = (Vec::new(), Vec::new());
+        for (i, r) in all.iter().enumerate() {
+            if b64(&r["key"]).starts_with(prefix.as_bytes()) && !read.contains(&i) {
+                snaps.push(r);
+            } else {
+                rest.push(r);
+            }
+        }
+        assert!(
+            !snaps.is_empty(),
+            "{name} has copies Milvus no longer reads"
+        );
+        assert!(!read.is_empty(), "{name} has copies Milvus reads");
         let snap_bytes: u64 = snaps
             .iter()
             .map(|r| (b64(&r["key"]).len() + b64(&r["value"]).len()) as u64)
@@ -127,10 +160,18 @@ fn drop_snapshots_leaves_out_rootcoord_copies_and_counts_them() {
             "inspect",
         ))
         .into_owned();
+        let every: Vec<&Value> = all
+            .iter()
+            .filter(|r| b64(&r["key"]).starts_with(prefix.as_bytes()))
+            .collect();
+        let every_bytes: u64 = every
+            .iter()
+            .map(|r| (b64(&r["key"]).len() + b64(&r["value"]).len()) as u64)
+            .sum();
         assert!(
             shown.contains(&format!(
-                "snapshots: {} keys, {snap_bytes} bytes",
-                snaps.len()
+                "snapshots: {} keys, {every_bytes} bytes",
+                every.len()
             )),
             "{shown}"
         );

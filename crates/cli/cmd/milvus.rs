@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufWriter, Read, Seek, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use milvus_meta::backup::{self, BackupWriter, Manifest, Record, SourceInfo};
@@ -209,7 +209,7 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
                 "session" => "under <root>/meta/session/ (liveness records)",
                 "leased" => "attached to a lease (--include-leased keeps them)",
                 "outside_roots" => "outside the --root selection",
-                "snapshots" => "under <root>/meta/snapshots/ (RootCoord's timestamped copies, --drop-snapshots)",
+                "snapshots" => "under <root>/meta/snapshots/ (older copies and dropped objects' copies, --drop-snapshots; the newest copy of each live object kept)",
                 other => other,
             };
             let bytes = report.left_out_bytes.get(reason).copied().unwrap_or(0);
@@ -369,6 +369,7 @@ pub fn inspect(
 ) -> Result<Outcome> {
     let mut salvage_report = None;
     let mut wal_report = None;
+    let mut merge_report = None;
     if salvage && !wal.members.is_empty() {
         bail!("--salvage reads one damaged db; several members are merged without it");
     }
@@ -387,6 +388,7 @@ pub fn inspect(
             Source::Backup(m, r) => (r, m.revision, "backup"),
             Source::Db(input) => {
                 wal_report = input.wal.clone();
+                merge_report = input.merge.clone();
                 let db = input.etcd()?;
                 let v = db
                     .live(0)
@@ -428,7 +430,7 @@ pub fn inspect(
     if json_out {
         out::json_line(
             &mut o,
-            &json!({"input": path.display().to_string(), "kind": kind, "revision": revision, "keys": recs.len(), "catalog": cat, "salvage": salvage_report, "wal": wal_report}),
+            &json!({"input": path.display().to_string(), "kind": kind, "revision": revision, "keys": recs.len(), "catalog": cat, "salvage": salvage_report, "wal": wal_report, "merge": merge_report}),
         )?;
         o.flush()?;
         return Ok(crate::input::salvage_outcome(
@@ -473,7 +475,7 @@ pub fn inspect(
             let all: u64 = r.areas.values().map(|a| a.bytes).sum();
             writeln!(
                 o,
-                "  snapshots: {} keys, {} bytes, {:.0}% of this root's bytes (RootCoord's timestamped copies; `export --drop-snapshots` leaves them out)",
+                "  snapshots: {} keys, {} bytes, {:.0}% of this root's bytes (RootCoord's timestamped copies; `export --drop-snapshots` keeps only the newest copy of each live object)",
                 st.keys,
                 st.bytes,
                 100.0 * st.bytes as f64 / all.max(1) as f64
@@ -845,15 +847,36 @@ fn check_report(
     })
 }
 
-pub fn diff(a: &Path, b: &Path, limit: usize, wal: &WalArgs, json_out: bool) -> Result<Outcome> {
+pub fn diff(
+    a: &Path,
+    b: &Path,
+    a_members: &[PathBuf],
+    b_members: &[PathBuf],
+    limit: usize,
+    wal: &WalArgs,
+    json_out: bool,
+) -> Result<Outcome> {
     if let Some(m) = wal.members.first() {
         bail!(
-            "diff compares two sources, A and B; {} is one too many (to compare a merge of several members, export it first)",
+            "diff compares two sources, A and B; {} is one too many (a side made of several members: --a-member PATH or --b-member PATH for each extra member)",
             m.display()
         );
     }
-    let (ra, reva) = records_of(a, wal)?;
-    let (rb, revb) = records_of(b, wal)?;
+    let side = |p: &Path, members: &[PathBuf]| -> Result<(Vec<Record>, i64)> {
+        if !members.is_empty() && !p.is_dir() && is_backup(p)? {
+            bail!(
+                "{}: a backup is one side on its own; members merge etcd dbs and data dirs",
+                p.display()
+            );
+        }
+        let w = WalArgs {
+            members: members.to_vec(),
+            ..wal.clone()
+        };
+        records_of(p, &w)
+    };
+    let (ra, reva) = side(a, a_members)?;
+    let (rb, revb) = side(b, b_members)?;
     let ma: BTreeMap<&[u8], &Record> = ra.iter().map(|r| (r.key.as_slice(), r)).collect();
     let mb: BTreeMap<&[u8], &Record> = rb.iter().map(|r| (r.key.as_slice(), r)).collect();
     let mut only_a = Vec::new();
@@ -895,8 +918,8 @@ pub fn diff(a: &Path, b: &Path, limit: usize, wal: &WalArgs, json_out: bool) -> 
         out::json_line(
             &mut o,
             &json!({
-                "a": {"path": a.display().to_string(), "keys": ra.len(), "revision": reva},
-                "b": {"path": b.display().to_string(), "keys": rb.len(), "revision": revb},
+                "a": {"path": a.display().to_string(), "members": a_members, "keys": ra.len(), "revision": reva},
+                "b": {"path": b.display().to_string(), "members": b_members, "keys": rb.len(), "revision": revb},
                 "equal": !differ,
                 "only_in_a": {"count": only_a.len(), "keys": show(&only_a)},
                 "only_in_b": {"count": only_b.len(), "keys": show(&only_b)},
@@ -905,8 +928,33 @@ pub fn diff(a: &Path, b: &Path, limit: usize, wal: &WalArgs, json_out: bool) -> 
             }),
         )?;
     } else {
-        writeln!(o, "A: {} ({} keys, revision {reva})", a.display(), ra.len())?;
-        writeln!(o, "B: {} ({} keys, revision {revb})", b.display(), rb.len())?;
+        let with = |m: &[PathBuf]| {
+            if m.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " merged with {}",
+                    m.iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        };
+        writeln!(
+            o,
+            "A: {}{} ({} keys, revision {reva})",
+            a.display(),
+            with(a_members),
+            ra.len()
+        )?;
+        writeln!(
+            o,
+            "B: {}{} ({} keys, revision {revb})",
+            b.display(),
+            with(b_members),
+            rb.len()
+        )?;
         for (title, v) in [
             ("only in A", &only_a),
             ("only in B", &only_b),

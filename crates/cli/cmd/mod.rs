@@ -26,9 +26,11 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
             a,
             b,
             limit,
+            a_members,
+            b_members,
             wal,
             json,
-        } => milvus::diff(&a, &b, limit, &wal, json.json),
+        } => milvus::diff(&a, &b, &a_members, &b_members, limit, &wal, json.json),
         Command::Restore(a) => milvus::restore(a),
     }
 }

@@ -24,8 +24,12 @@ pub struct ExportOptions {
     pub keep_session_id: bool,
     /// Keep keys attached to a lease (their lease is dropped).
     pub include_leased: bool,
-    /// Leave out `<root>/meta/snapshots/...` (RootCoord's timestamped
-    /// copies; millions of them fill etcd's quota).
+    /// Leave out the `<root>/meta/snapshots/...` copies Milvus no longer
+    /// reads (RootCoord's timestamped copies; millions of them fill etcd's
+    /// quota): every copy of a dropped object (its newest copy is the
+    /// tombstone) and every copy but the newest of the others. Milvus up
+    /// to 2.6.11 reads the newest copy when it starts (without it a
+    /// restored 2.3.5 finds no collection), so that one stays.
     #[serde(default)]
     pub drop_snapshots: bool,
 }
@@ -40,7 +44,8 @@ pub enum LeftOut {
     Leased,
     /// Not under a requested root.
     OutsideRoots,
-    /// Under `<root>/meta/snapshots/` (with `drop_snapshots`).
+    /// Under `<root>/meta/snapshots/`, an older copy or a dropped object's
+    /// (with `drop_snapshots`).
     Snapshots,
 }
 
@@ -107,6 +112,7 @@ fn classify<'k>(
     found: &[String],
     wanted: &[bool],
     opts: &ExportOptions,
+    snapshots_kept: &[bool],
 ) -> Partial<'k> {
     let n = found.len() + 1;
     let mut p = Partial {
@@ -146,7 +152,11 @@ fn classify<'k>(
             Some(0)
         } else if k.kv.lease != 0 && !opts.include_leased {
             Some(1)
-        } else if opts.drop_snapshots && !root.is_empty() && is_snapshot(key, root) {
+        } else if opts.drop_snapshots
+            && !root.is_empty()
+            && is_snapshot(key, root)
+            && !snapshots_kept.get(i).copied().unwrap_or(false)
+        {
             Some(3)
         } else {
             None
@@ -228,9 +238,17 @@ pub fn select(view: &LiveView<'_>, opts: &ExportOptions) -> Result<(Vec<usize>, 
         .map(|r| opts.roots.is_empty() || opts.roots.contains(r))
         .chain([opts.roots.is_empty()])
         .collect();
+    let kept_snapshots = if opts.drop_snapshots {
+        snapshots_milvus_reads(view, &found)
+    } else {
+        Vec::new()
+    };
     let (pa, pb) = std::thread::scope(|s| {
-        let h = s.spawn(|| classify(view, right_half, &found, &wanted, opts));
-        (classify(view, left_half, &found, &wanted, opts), h.join())
+        let h = s.spawn(|| classify(view, right_half, &found, &wanted, opts, &kept_snapshots));
+        (
+            classify(view, left_half, &found, &wanted, opts, &kept_snapshots),
+            h.join(),
+        )
     });
     let pb = pb.map_err(|_| Error::InvalidArgument("selection failed".into()))?;
     let mut kept = pa.kept;
@@ -284,6 +302,53 @@ pub fn select(view: &LiveView<'_>, opts: &ExportOptions) -> Result<(Vec<usize>, 
         report.per_root.insert(name, rc);
     }
     Ok((kept, report))
+}
+
+/// Which of the view's `<root>/meta/snapshots/` keys Milvus still reads, by
+/// index (`true`: keep): for each original key, its newest copy (the
+/// largest `_ts<N>` suffix, split at the last `_ts`) unless that copy is the
+/// tombstone. A RootCoord reading at its current timestamp finds the same
+/// value, or the same absence, as with every copy there. Keys without a
+/// `_ts<digits>` suffix are kept.
+fn snapshots_milvus_reads(view: &LiveView<'_>, found: &[String]) -> Vec<bool> {
+    let mut keep = vec![false; view.keys.len()];
+    let mut newest: std::collections::HashMap<&[u8], (u64, usize)> = Default::default();
+    for i in 0..view.keys.len() {
+        let key = view.key(i);
+        if !found.iter().any(|r| is_snapshot(key, r)) {
+            continue;
+        }
+        let parsed = key.windows(3).rposition(|w| w == b"_ts").and_then(|at| {
+            let digits = key.get(at + 3..)?;
+            let ts = std::str::from_utf8(digits).ok()?.parse::<u64>().ok()?;
+            Some((key.get(..at)?, ts))
+        });
+        match parsed {
+            Some((original, ts)) => {
+                let e = newest.entry(original).or_insert((ts, i));
+                if ts >= e.0 {
+                    *e = (ts, i);
+                }
+            }
+            None => {
+                if let Some(k) = keep.get_mut(i) {
+                    *k = true;
+                }
+            }
+        }
+    }
+    for (_, (_, i)) in newest {
+        let dropped = view
+            .keys
+            .get(i)
+            .is_some_and(|k| k.kv.value == crate::catalog::TOMBSTONE);
+        if !dropped {
+            if let Some(k) = keep.get_mut(i) {
+                *k = true;
+            }
+        }
+    }
+    keep
 }
 
 fn is_session(key: &[u8], root: &str) -> bool {
