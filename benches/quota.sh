@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The way out of "database space exceeded": a real etcd 3.5.1 db that holds
 # the two-databases Milvus 2.3.5 metadata plus 1,000,000 RootCoord snapshot
-# keys (`by-dev/meta/snapshots/root-coord/fields/<coll>/<field>_ts<ts>`,
-# 120-byte values: the shape of milvus issues 44614, 36748 and 47959), loaded
+# keys (`by-dev/meta/snapshots/root-coord/fields/<coll>/<field>_ts<ts>`:
+# 100 timestamped copies of each of 10,000 field keys, 120-byte values: the
+# shape of milvus issues 44614, 36748 and 47959; `--drop-snapshots` keeps
+# the newest copy of each), loaded
 # into the etcd through `restore --endpoints` and read from its data dir
 # after a clean stop. Then, timed: `export --drop-snapshots` of that data
 # dir, `restore --snapshot` of the backup, `etcdutl snapshot restore` and a
