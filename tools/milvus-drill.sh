@@ -12,7 +12,14 @@
 #   6. the same from `export --drop-snapshots` (RootCoord's older and
 #      dropped objects' timestamped copies left out) into another fresh etcd;
 #   7. the same from `restore --rename-root by-dev=copy` into another fresh
-#      etcd, Milvus started with etcd.rootPath: copy.
+#      etcd, Milvus started with etcd.rootPath: copy;
+#   8. a crash: a new etcd and a new Milvus storage, a writer creating
+#      collections, inserting, flushing and building indexes; etcd SIGKILLed
+#      mid-write (its db commits held back by a long batch interval, so the
+#      acknowledged writes are in the WAL only); export of its data dir (WAL
+#      replayed), restore into a fresh etcd, Milvus started: every
+#      collection whose flush Milvus had acknowledged is back with its row
+#      count (and the db alone, --no-wal, lacks them).
 #
 #   tools/milvus-drill.sh [WORKDIR]     (prints a JSON result; exit 0 = all back)
 #
@@ -43,12 +50,12 @@ def free_port():
 
 client, peer = free_port(), free_port()
 
-def start_etcd(data):
+def start_etcd(data, *extra):
     log = open(os.path.join(work, os.path.basename(data) + ".log"), "w")
     p = subprocess.Popen([os.path.join(etcd_dir, "etcd"), "--name=default", f"--data-dir={data}",
         f"--listen-client-urls=http://127.0.0.1:{client}", f"--advertise-client-urls=http://127.0.0.1:{client}",
         f"--listen-peer-urls=http://127.0.0.1:{peer}", f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
-        f"--initial-cluster=default=http://127.0.0.1:{peer}"], stdout=log, stderr=log)
+        f"--initial-cluster=default=http://127.0.0.1:{peer}", *extra], stdout=log, stderr=log)
     for _ in range(100):
         try:
             socket.create_connection(("127.0.0.1", client), 0.2).close(); return p
@@ -62,13 +69,13 @@ tmpl = tmpl.replace("endpoints: localhost:{{ etcd_port(int): 2379 }}", f"endpoin
 ROOT_LINE = "rootPath: by-dev # The root path where data is stored in etcd"
 assert ROOT_LINE in tmpl
 
-def start_milvus(root="by-dev"):
+def start_milvus(root="by-dev", base="milvus"):
     tpath = os.path.join(work, f"milvus-{root}.yaml.template")
     open(tpath, "w").write(tmpl.replace(ROOT_LINE, f"rootPath: {root} # The root path where data is stored in etcd", 1))
     cfg = MilvusServerConfig(template=tpath)
     cfg.glog_conf_file = os.path.join(os.path.dirname(milvus.__file__), "data", "glog.conf")
     srv = MilvusServer(cfg)
-    srv.set_base_dir(os.path.join(work, "milvus"))
+    srv.set_base_dir(os.path.join(work, base))
     srv.start()
     connections.connect(host="127.0.0.1", port=srv.listen_port)
     return srv
@@ -117,14 +124,14 @@ etcd.send_signal(signal.SIGKILL); etcd.wait()
 
 db_file = os.path.join(work, "etcd-1", "member", "snap", "db")
 
-def export(name, *extra):
+def export(name, *extra, src=db_file):
     out = os.path.join(work, name)
-    r = subprocess.run([boltsnap, "export", db_file, "-o", out, "--force", "--json", *extra], capture_output=True, text=True)
+    r = subprocess.run([boltsnap, "export", src, "-o", out, "--force", "--json", *extra], capture_output=True, text=True)
     if r.returncode != 0:
         raise SystemExit("export failed: " + r.stderr)
     return out, json.loads(r.stdout)
 
-def drill(backup, etcd_name, root="by-dev", *extra):
+def drill(backup, etcd_name, root="by-dev", *extra, base="milvus"):
     """Restore `backup` into a fresh etcd, start Milvus on it: what it serves."""
     etcd = start_etcd(os.path.join(work, etcd_name))
     try:
@@ -132,7 +139,7 @@ def drill(backup, etcd_name, root="by-dev", *extra):
                            capture_output=True, text=True)
         if r.returncode != 0:
             raise SystemExit("restore failed: " + r.stderr)
-        srv = start_milvus(root)
+        srv = start_milvus(root, base)
         after = snapshot()
         connections.disconnect("default")
         srv.stop()
@@ -145,11 +152,60 @@ after, res = drill(backup, "etcd-2")
 small, exp_small = export("milvus-no-snapshots.bsnap", "--drop-snapshots")
 after_small, _ = drill(small, "etcd-3")
 after_renamed, res_renamed = drill(backup, "etcd-4", "copy", "--rename-root", "by-dev=copy")
-ok = before == after == after_small == after_renamed
+# 8. The crash: etcd SIGKILLed while Milvus writes.
+import threading
+# etcd commits its db every 100 ms; a long batch interval keeps the
+# acknowledged writes of the whole run in the WAL only, as a crash right
+# before a commit would: the export must replay the WAL to find them.
+etcd = start_etcd(os.path.join(work, "etcd-crash"), "--backend-batch-interval=60s", "--backend-batch-limit=1000000")
+srv = start_milvus(base="milvus-crash")
+acked = {}
+def writer():
+    i = 0
+    while True:
+        name = f"w{i}"
+        try:
+            col = Collection(name, CollectionSchema([FieldSchema("id", DataType.INT64, is_primary=True),
+                                                      FieldSchema("emb", DataType.FLOAT_VECTOR, dim=8)]))
+            n = 200 + 50 * i
+            col.insert([list(range(n)), [[random.random() for _ in range(8)] for _ in range(n)]])
+            col.flush()
+            if i % 2 == 0:
+                col.create_index("emb", {"index_type": "IVF_FLAT", "metric_type": "L2", "params": {"nlist": 8}})
+            acked[name] = col.num_entities
+        except Exception:
+            return
+        i += 1
+t = threading.Thread(target=writer, daemon=True)
+t.start()
+deadline = time.time() + 120
+while len(acked) < 3 and time.time() < deadline:
+    time.sleep(0.2)
+time.sleep(random.uniform(0.3, 2.0))  # mid-write: the next collection is under way
+etcd.send_signal(signal.SIGKILL); etcd.wait()
+acked_at_kill = dict(acked)
+t.join(timeout=30)
+try:
+    connections.disconnect("default")
+except Exception:
+    pass
+srv.stop()
+crash_dir = os.path.join(work, "etcd-crash")  # the data dir: db + WAL
+crash_backup, crash_exp = export("crash.bsnap", src=crash_dir)
+no_wal = subprocess.run([boltsnap, "export", crash_dir, "--no-wal", "-o", os.path.join(work, "crash-no-wal.bsnap"),
+                         "--force", "--json"], capture_output=True, text=True)
+after_crash, _ = drill(crash_backup, "etcd-crash-restored", base="milvus-crash")
+back = {n: after_crash["collections"].get(f"default.{n}", {}).get("rows") for n in acked_at_kill}
+crash_ok = bool(acked_at_kill) and all(back[n] == rows for n, rows in acked_at_kill.items())
+
+ok = before == after == after_small == after_renamed and crash_ok
 result = {"equal": ok, "before": before, "after": after,
           "after_drop_snapshots": after_small, "after_rename_root": after_renamed,
           "export": exp, "export_drop_snapshots": exp_small,
-          "restore": res, "restore_rename_root": res_renamed}
+          "restore": res, "restore_rename_root": res_renamed,
+          "crash": {"acknowledged": acked_at_kill, "back": back, "ok": crash_ok,
+                    "after": after_crash, "export": crash_exp,
+                    "export_no_wal": json.loads(no_wal.stdout) if no_wal.returncode == 0 else no_wal.stderr}}
 print(json.dumps(result, indent=1))
 sys.exit(0 if ok else 1)
 PY

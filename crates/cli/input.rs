@@ -231,7 +231,16 @@ fn open_members(path: &Path, w: &crate::args::WalArgs, always_rewrite: bool) -> 
                 source,
             });
         }
-        let (cur, report) = etcd_store::merge::merge(&members, std::io::Cursor::new(Vec::new()))
+        // The merged db is about as large as the largest member: reserved
+        // at once, not grown by doubling (copies and overshoot).
+        let cap = dbs
+            .iter()
+            .flatten()
+            .map(|d| d.bolt().file_len())
+            .max()
+            .unwrap_or(0);
+        let out = Vec::with_capacity(usize::try_from(cap).unwrap_or(0).saturating_add(1 << 20));
+        let (cur, report) = etcd_store::merge::merge(&members, std::io::Cursor::new(out))
             .with_context(|| format!("merging the members {}", names.join(", ")))?;
         (cur.into_inner(), report)
     };
