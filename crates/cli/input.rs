@@ -202,7 +202,7 @@ fn open_members(path: &Path, w: &crate::args::WalArgs, always_rewrite: bool) -> 
             *slot = Opened::Whole(Box::new(open_one_until(p, w, always_rewrite, Some(c))?));
         }
     }
-    let (merged, mut report) = {
+    let (merged, mut report, read_newest) = {
         let dbs: Vec<Option<etcd_store::EtcdDb<&[u8]>>> = opened
             .iter()
             .map(|o| match o {
@@ -231,18 +231,27 @@ fn open_members(path: &Path, w: &crate::args::WalArgs, always_rewrite: bool) -> 
                 source,
             });
         }
-        // The merged db is about as large as the largest member: reserved
-        // at once, not grown by doubling (copies and overshoot).
-        let cap = dbs
-            .iter()
-            .flatten()
-            .map(|d| d.bolt().file_len())
-            .max()
-            .unwrap_or(0);
-        let out = Vec::with_capacity(usize::try_from(cap).unwrap_or(0).saturating_add(1 << 20));
-        let (cur, report) = etcd_store::merge::merge(&members, std::io::Cursor::new(out))
+        // First the votes alone: when the newest member holds every merged
+        // revision with the kept bytes (members that agree, the usual
+        // case), the merged store is that member's and is read as it is.
+        let (planned, newest) = etcd_store::merge::plan(&members)
             .with_context(|| format!("merging the members {}", names.join(", ")))?;
-        (cur.into_inner(), report)
+        if let Some(i) = newest {
+            (None, planned, Some(i))
+        } else {
+            // The merged db is about as large as the largest member: reserved
+            // at once, not grown by doubling (copies and overshoot).
+            let cap = dbs
+                .iter()
+                .flatten()
+                .map(|d| d.bolt().file_len())
+                .max()
+                .unwrap_or(0);
+            let out = Vec::with_capacity(usize::try_from(cap).unwrap_or(0).saturating_add(1 << 20));
+            let (cur, report) = etcd_store::merge::merge(&members, std::io::Cursor::new(out))
+                .with_context(|| format!("merging the members {}", names.join(", ")))?;
+            (Some(cur.into_inner()), report, None)
+        }
     };
     report.wal_committed_index = committed;
     report.wal_minority_entries = minority;
@@ -265,6 +274,19 @@ fn open_members(path: &Path, w: &crate::args::WalArgs, always_rewrite: bool) -> 
     if report.undecidable() || report.incomplete() {
         MERGE_UNDECIDED.store(true, std::sync::atomic::Ordering::Relaxed);
     }
+    if let Some(i) = read_newest {
+        let Some(Opened::Whole(input)) = opened.into_iter().nth(i) else {
+            anyhow::bail!("the newest member was not read whole");
+        };
+        return Ok(EtcdInput {
+            wal: None,
+            merge: Some(report),
+            ..*input
+        });
+    }
+    let Some(merged) = merged else {
+        anyhow::bail!("the merge wrote nothing");
+    };
     let (db_path, base) = match opened.into_iter().next() {
         Some(Opened::Whole(i)) => (i.db_path, i.base),
         Some(Opened::Damaged(p, b)) => (p, b),

@@ -629,3 +629,48 @@ fn diff_compares_a_merge_of_members() {
     assert_eq!(o.status.code(), Some(2), "{o:?}");
     assert!(String::from_utf8_lossy(&o.stderr).contains("a backup is one side on its own"));
 }
+
+/// Members that agree everywhere: the merge's votes find the newest member
+/// holding the whole merged history, and that member is read as it is (no
+/// rewrite); the export equals the single member's, records and manifest
+/// counts alike.
+#[test]
+fn agreeing_members_are_read_without_a_rewrite() {
+    let dir = tempdir("members-agree");
+    let db = testdata("milvus-2.3.5/two-databases.db");
+    let copies: Vec<PathBuf> = (0..3)
+        .map(|i| {
+            let p = dir.join(format!("m{i}.db"));
+            std::fs::copy(&db, &p).unwrap();
+            p
+        })
+        .collect();
+    let (_, want) = export_jsonl_ok(&db, &dir.join("want.jsonl"));
+    let (got, err, code) = records(
+        &copies.iter().map(|p| p.as_path()).collect::<Vec<_>>(),
+        &dir,
+        "merged",
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(got, want);
+    assert!(
+        err.contains("the newest member holds the merged history"),
+        "{err}"
+    );
+    let text = std::fs::read_to_string(dir.join("merged.jsonl")).unwrap();
+    let m: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(m["manifest"]["extra"]["merge"]["newest_holds_all"], true);
+    // One member cut in half (read by salvage): the sound newest member
+    // still holds everything, the same export.
+    let m2 = &copies[2];
+    let mut bytes = std::fs::read(m2).unwrap();
+    let at = bytes.len() / 2;
+    bytes.truncate(at);
+    std::fs::write(m2, &bytes).unwrap();
+    let (got, err, _) = records(
+        &copies.iter().map(|p| p.as_path()).collect::<Vec<_>>(),
+        &dir,
+        "merged2",
+    );
+    assert_eq!(got, want, "{err}");
+}

@@ -91,14 +91,15 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
     let merge_report = input.as_ref().and_then(|i| i.merge.clone());
     let source_name = match &input {
         Some(i) if i.merge.is_some() => format!(
-            "{} merged with {} (source.sha256 and size are of the first member's db)",
+            "{} merged with {} (source.sha256 and size are of {})",
             a.db.display(),
             a.wal
                 .members
                 .iter()
                 .map(|m| m.display().to_string())
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+            i.db_path.display()
         ),
         Some(i) if i.db_path != a.db => format!("{} ({})", a.db.display(), i.db_path.display()),
         _ => db_path.display().to_string(),

@@ -64,10 +64,32 @@ pub struct Member<'a, D: AsRef<[u8]>> {
 
 type Stream<'a> = Box<dyn Iterator<Item = Result<(RevisionKey, &'a [u8])>> + 'a>;
 
-fn stream<'a, D: AsRef<[u8]>>(s: &Source<'a, D>) -> Result<Stream<'a>> {
+/// The entries of `s` with `from <= revision < to` (a bound left out: no
+/// bound), in order.
+fn stream_range<'a, D: AsRef<[u8]>>(
+    s: &Source<'a, D>,
+    from: Option<Revision>,
+    to: Option<Revision>,
+) -> Result<Stream<'a>> {
+    let below = move |r: &Revision| to.is_none_or(|t| *r < t);
     Ok(match *s {
-        Source::Db(db) => Box::new(db.revisions()?.map(|e| e.map(|e| (e.rev, e.value)))),
-        Source::Salvaged(sv) => Box::new(sv.entries.values().map(|r| Ok((r.rev, r.value)))),
+        Source::Db(db) => {
+            let it = match from {
+                Some(f) => db.revisions_from(f)?,
+                None => db.revisions()?,
+            };
+            Box::new(
+                it.map(|e| e.map(|e| (e.rev, e.value)))
+                    .take_while(move |e| e.as_ref().map_or(true, |(k, _)| below(&k.rev))),
+            )
+        }
+        Source::Salvaged(sv) => Box::new(
+            sv.entries
+                .values()
+                .filter(move |r| from.is_none_or(|f| r.rev.rev >= f))
+                .take_while(move |r| below(&r.rev.rev))
+                .map(|r| Ok((r.rev, r.value))),
+        ),
     })
 }
 
@@ -142,6 +164,10 @@ pub struct MergeReport {
     /// WAL entries above that index, held by a minority only (never
     /// acknowledged to a client), left out.
     pub wal_minority_entries: u64,
+    /// The newest member holds every merged revision with the kept bytes:
+    /// the merged store is that member's, read as it is (no rewrite).
+    #[serde(default)]
+    pub newest_holds_all: bool,
 }
 
 impl MergeReport {
@@ -175,6 +201,9 @@ impl MergeReport {
                 "; {} revisions UNDECIDABLE (members disagree, no majority): their keys may be wrong",
                 self.undecided
             ));
+        }
+        if self.newest_holds_all {
+            s.push_str("; the newest member holds the merged history: read as it is");
         }
         if let Some(c) = self.wal_committed_index {
             s.push_str(&format!(
@@ -277,10 +306,32 @@ fn member_ids<D: AsRef<[u8]>>(db: &EtcdDb<D>) -> Result<BTreeSet<Vec<u8>>> {
 
 /// Merges the histories of several members of one cluster (named for the
 /// report) into one etcd db written to `out` (see the module docs).
-pub fn merge<D: AsRef<[u8]>, W: Write + Seek>(
+pub fn merge<D: AsRef<[u8]> + Sync, W: Write + Seek>(
     members: &[Member<'_, D>],
     out: W,
 ) -> Result<(W, MergeReport)> {
+    let (out, report) = merge_into(members, Some(out))?;
+    let out = out.ok_or_else(|| Error::InvalidArgument("the merge wrote nothing".into()))?;
+    Ok((out, report))
+}
+
+/// The merge without writing it: the same checks, votes and report as
+/// [`merge`]. When the report says `newest_holds_all`, the merged store is
+/// the newest member's as it is (every other bucket comes from it too), so
+/// a reader can use that member directly and skip the rewrite; the index
+/// returned is that member's.
+pub fn plan<D: AsRef<[u8]> + Sync>(
+    members: &[Member<'_, D>],
+) -> Result<(MergeReport, Option<usize>)> {
+    let (_, report) = merge_into::<D, std::io::Cursor<Vec<u8>>>(members, None)?;
+    let newest = members.iter().position(|m| m.name == report.newest);
+    Ok((report.clone(), newest.filter(|_| report.newest_holds_all)))
+}
+
+fn merge_into<D: AsRef<[u8]> + Sync, W: Write + Seek>(
+    members: &[Member<'_, D>],
+    out: Option<W>,
+) -> Result<(Option<W>, MergeReport)> {
     if members.len() < 2 {
         return Err(Error::InvalidArgument(
             "a merge needs at least two members".into(),
@@ -365,7 +416,11 @@ pub fn merge<D: AsRef<[u8]>, W: Write + Seek>(
         freelist: bbolt::write::FreelistMode::None,
         txid: newest_db.map_or(1, |db| db.bolt().meta().txid.saturating_add(1)),
     };
-    let mut b = bbolt::write::Builder::new(out, opts)?;
+    let mut b = match out {
+        Some(w) => Some(bbolt::write::Builder::new(w, opts)?),
+        None => None,
+    };
+    let mut own = newest.is_some();
     let mut names: BTreeSet<Vec<u8>> = BTreeSet::new();
     if let Some(db) = newest_db {
         let root = db.bolt().root();
@@ -386,128 +441,34 @@ pub fn merge<D: AsRef<[u8]>, W: Write + Seek>(
     let mut shared = vec![0u64; n * n];
     let mut agreed = vec![0u64; n * n];
     for bucket in &names {
-        b.begin_bucket(bucket)?;
-        if bucket.as_slice() == buckets::KEY {
-            let mut its: Vec<Stream<'_>> = members
-                .iter()
-                .map(|m| stream(&m.source))
-                .collect::<Result<_>>()?;
-            let mut heads: Vec<Option<(RevisionKey, &[u8])>> = its
-                .iter_mut()
-                .map(|it| it.next().transpose())
-                .collect::<Result<_>>()?;
-            let mut holders: Vec<usize> = Vec::with_capacity(n);
-            while let Some(rev) = heads.iter().flatten().map(rev_of).min() {
-                holders.clear();
-                holders.extend(
-                    heads
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, h)| h.as_ref().is_some_and(|h| rev_of(h) == rev))
-                        .map(|(i, _)| i),
-                );
-                let entry = |i: usize| heads.get(i).and_then(|h| h.as_ref());
-                let same = |a: usize, b: usize| match (entry(a), entry(b)) {
-                    (Some(x), Some(y)) => x.0 == y.0 && x.1 == y.1,
-                    _ => false,
-                };
-                // Votes: for each holder, how many holders agree with it.
-                let votes: Vec<usize> = holders
-                    .iter()
-                    .map(|&a| holders.iter().filter(|&&b| same(a, b)).count())
-                    .collect();
-                for (x, &a) in holders.iter().enumerate() {
-                    for &bb in holders.iter().skip(x + 1) {
-                        if let Some(s) = shared.get_mut(a * n + bb) {
-                            *s += 1;
-                        }
-                        if same(a, bb) {
-                            if let Some(s) = agreed.get_mut(a * n + bb) {
-                                *s += 1;
-                            }
-                        }
-                    }
-                }
-                let top = votes.iter().copied().max().unwrap_or(0);
-                let all_agree = top == holders.len();
-                let majority = holders.len() >= 3 && top * 2 > holders.len();
-                // The kept holder: the majority's, or (no majority) the
-                // newest member if it holds the revision, else the first
-                // of the largest group.
-                let pick = if all_agree || majority {
-                    holders
-                        .iter()
-                        .zip(&votes)
-                        .find(|(_, &v)| v == top)
-                        .map(|(&h, _)| h)
-                } else if let Some(nw) = newest.filter(|nw| holders.contains(nw)) {
-                    Some(nw)
-                } else {
-                    holders
-                        .iter()
-                        .zip(&votes)
-                        .find(|(_, &v)| v == top)
-                        .map(|(&h, _)| h)
-                };
-                let Some(pick) = pick else { break };
-                let Some(&(kept_rev, kept_value)) = entry(pick) else {
-                    break;
-                };
-                b.put(&kept_rev.encode(), kept_value)?;
-                report.revisions += 1;
-                if holders.len() < n {
-                    report.held_by_some += 1;
-                }
-                if let ([only], true) = (holders.as_slice(), n > 1) {
-                    if let Some(r) = report.members.get_mut(*only) {
-                        r.only_here += 1;
-                    }
-                }
-                if !all_agree {
-                    let kept_by: Vec<usize> =
-                        holders.iter().copied().filter(|&h| same(h, pick)).collect();
-                    let out: Vec<usize> = holders
-                        .iter()
-                        .copied()
-                        .filter(|&h| !same(h, pick))
-                        .collect();
-                    if majority {
-                        report.decided += 1;
-                    } else {
-                        report.undecided += 1;
-                    }
-                    for &o in &out {
-                        if let Some(r) = report.members.get_mut(o) {
-                            r.outvoted += 1;
-                        }
-                    }
-                    if report.disagreements.len() < MAX_LISTED {
-                        let key = KeyValueRef::decode(kept_value)
-                            .map(|kv| String::from_utf8_lossy(kv.key).into_owned())
-                            .unwrap_or_else(|_| "(undecodable entry)".into());
-                        report.disagreements.push(Disagreement {
-                            revision: rev.main,
-                            sub: rev.sub,
-                            key,
-                            kept: kept_by.iter().map(|&i| name(members, i)).collect(),
-                            outvoted: out.iter().map(|&i| name(members, i)).collect(),
-                            decided: majority,
-                        });
-                    }
-                }
-                for &h in &holders {
-                    if let Some(r) = report.members.get_mut(h) {
-                        r.revisions += 1;
-                    }
-                    let next = match its.get_mut(h) {
-                        Some(it) => it.next().transpose()?,
-                        None => None,
-                    };
-                    if let Some(slot) = heads.get_mut(h) {
-                        *slot = next;
-                    }
-                }
+        let Some(bb) = b.as_mut() else {
+            if bucket.as_slice() != buckets::KEY {
+                continue;
             }
+            // A plan: the key bucket's votes only, the two halves of the
+            // revisions on two threads.
+            plan_revisions(
+                members,
+                newest,
+                &mut report,
+                &mut shared,
+                &mut agreed,
+                &mut own,
+            )?;
+            continue;
+        };
+        bb.begin_bucket(bucket)?;
+        if bucket.as_slice() == buckets::KEY {
+            merge_revisions(
+                members,
+                newest,
+                &mut report,
+                &mut shared,
+                &mut agreed,
+                &mut own,
+                (None, None),
+                |k, v| Ok(bb.put(k, v)?),
+            )?;
         } else if newest_db.is_none() && bucket.as_slice() == buckets::META {
             // Every member damaged: the compaction the salvages agree on
             // at least (the lowest), so old-history reads stay refused.
@@ -528,8 +489,8 @@ pub fn merge<D: AsRef<[u8]>, W: Write + Seek>(
                     tombstone: false,
                 }
                 .encode();
-                b.put(b"finishedCompactRev", &k)?;
-                b.put(b"scheduledCompactRev", &k)?;
+                bb.put(b"finishedCompactRev", &k)?;
+                bb.put(b"scheduledCompactRev", &k)?;
             }
         } else if let Some(bk) =
             newest_db.and_then(|db| db.bolt().bucket(&[bucket.as_slice()]).ok())
@@ -543,12 +504,13 @@ pub fn merge<D: AsRef<[u8]>, W: Write + Seek>(
                         String::from_utf8_lossy(bucket)
                     )));
                 }
-                b.put(x.key, x.value)?;
+                bb.put(x.key, x.value)?;
                 e = c.next()?;
             }
         }
-        b.end_bucket()?;
+        bb.end_bucket()?;
     }
+    report.newest_holds_all = own;
     // Histories that disagree on most of the revisions they share: not
     // one cluster (members of one cluster differ only where a file rotted;
     // two fresh clusters may agree on their first few writes).
@@ -566,8 +528,250 @@ pub fn merge<D: AsRef<[u8]>, W: Write + Seek>(
             }
         }
     }
-    let (out, _) = b.finish()?;
+    let out = match b {
+        Some(b) => Some(b.finish()?.0),
+        None => None,
+    };
     Ok((out, report))
+}
+
+#[allow(clippy::too_many_arguments)]
+/// The `key` bucket: every revision any member holds, voted on; `emit`
+/// gets each kept revision in order. `own` stays true while the newest
+/// member holds every kept revision with the kept bytes.
+fn merge_revisions<D: AsRef<[u8]>>(
+    members: &[Member<'_, D>],
+    newest: Option<usize>,
+    report: &mut MergeReport,
+    shared: &mut [u64],
+    agreed: &mut [u64],
+    own: &mut bool,
+    range: (Option<Revision>, Option<Revision>),
+    mut emit: impl FnMut(&[u8], &[u8]) -> Result<()>,
+) -> Result<()> {
+    let n = members.len();
+    let mut its: Vec<Stream<'_>> = members
+        .iter()
+        .map(|m| stream_range(&m.source, range.0, range.1))
+        .collect::<Result<_>>()?;
+    let mut heads: Vec<Option<(RevisionKey, &[u8])>> = its
+        .iter_mut()
+        .map(|it| it.next().transpose())
+        .collect::<Result<_>>()?;
+    let mut holders: Vec<usize> = Vec::with_capacity(n);
+    while let Some(rev) = heads.iter().flatten().map(rev_of).min() {
+        holders.clear();
+        holders.extend(
+            heads
+                .iter()
+                .enumerate()
+                .filter(|(_, h)| h.as_ref().is_some_and(|h| rev_of(h) == rev))
+                .map(|(i, _)| i),
+        );
+        let entry = |i: usize| heads.get(i).and_then(|h| h.as_ref());
+        let same = |a: usize, b: usize| match (entry(a), entry(b)) {
+            (Some(x), Some(y)) => x.0 == y.0 && x.1 == y.1,
+            _ => false,
+        };
+        // Votes: for each holder, how many holders agree with it.
+        let votes: Vec<usize> = holders
+            .iter()
+            .map(|&a| holders.iter().filter(|&&b| same(a, b)).count())
+            .collect();
+        for (x, &a) in holders.iter().enumerate() {
+            for &bb in holders.iter().skip(x + 1) {
+                if let Some(s) = shared.get_mut(a * n + bb) {
+                    *s += 1;
+                }
+                if same(a, bb) {
+                    if let Some(s) = agreed.get_mut(a * n + bb) {
+                        *s += 1;
+                    }
+                }
+            }
+        }
+        let top = votes.iter().copied().max().unwrap_or(0);
+        let all_agree = top == holders.len();
+        let majority = holders.len() >= 3 && top * 2 > holders.len();
+        // The kept holder: the majority's, or (no majority) the
+        // newest member if it holds the revision, else the first
+        // of the largest group.
+        let pick = if all_agree || majority {
+            holders
+                .iter()
+                .zip(&votes)
+                .find(|(_, &v)| v == top)
+                .map(|(&h, _)| h)
+        } else if let Some(nw) = newest.filter(|nw| holders.contains(nw)) {
+            Some(nw)
+        } else {
+            holders
+                .iter()
+                .zip(&votes)
+                .find(|(_, &v)| v == top)
+                .map(|(&h, _)| h)
+        };
+        let Some(pick) = pick else { break };
+        let Some(&(kept_rev, kept_value)) = entry(pick) else {
+            break;
+        };
+        emit(&kept_rev.encode()[..], kept_value)?;
+        if !newest.is_some_and(|nw| holders.contains(&nw) && same(nw, pick)) {
+            *own = false;
+        }
+        report.revisions += 1;
+        if holders.len() < n {
+            report.held_by_some += 1;
+        }
+        if let ([only], true) = (holders.as_slice(), n > 1) {
+            if let Some(r) = report.members.get_mut(*only) {
+                r.only_here += 1;
+            }
+        }
+        if !all_agree {
+            let kept_by: Vec<usize> = holders.iter().copied().filter(|&h| same(h, pick)).collect();
+            let out: Vec<usize> = holders
+                .iter()
+                .copied()
+                .filter(|&h| !same(h, pick))
+                .collect();
+            if majority {
+                report.decided += 1;
+            } else {
+                report.undecided += 1;
+            }
+            for &o in &out {
+                if let Some(r) = report.members.get_mut(o) {
+                    r.outvoted += 1;
+                }
+            }
+            if report.disagreements.len() < MAX_LISTED {
+                let key = KeyValueRef::decode(kept_value)
+                    .map(|kv| String::from_utf8_lossy(kv.key).into_owned())
+                    .unwrap_or_else(|_| "(undecodable entry)".into());
+                report.disagreements.push(Disagreement {
+                    revision: rev.main,
+                    sub: rev.sub,
+                    key,
+                    kept: kept_by.iter().map(|&i| name(members, i)).collect(),
+                    outvoted: out.iter().map(|&i| name(members, i)).collect(),
+                    decided: majority,
+                });
+            }
+        }
+        for &h in &holders {
+            if let Some(r) = report.members.get_mut(h) {
+                r.revisions += 1;
+            }
+            let next = match its.get_mut(h) {
+                Some(it) => it.next().transpose()?,
+                None => None,
+            };
+            if let Some(slot) = heads.get_mut(h) {
+                *slot = next;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// [`merge_revisions`] without output, the revisions split in two halves
+/// voted on at once; the counts and lists are added up in order.
+fn plan_revisions<D: AsRef<[u8]> + Sync>(
+    members: &[Member<'_, D>],
+    newest: Option<usize>,
+    report: &mut MergeReport,
+    shared: &mut [u64],
+    agreed: &mut [u64],
+    own: &mut bool,
+) -> Result<()> {
+    let mut lo = i64::MAX;
+    let mut hi = i64::MIN;
+    for m in members {
+        if let Source::Db(db) = m.source {
+            if let (Some(a), Some(b)) = (db.first_revision()?, db.last_revision()?) {
+                lo = lo.min(a.rev.main);
+                hi = hi.max(b.rev.main);
+            }
+        }
+    }
+    if lo >= hi {
+        return merge_revisions(
+            members,
+            newest,
+            report,
+            shared,
+            agreed,
+            own,
+            (None, None),
+            |_, _| Ok(()),
+        );
+    }
+    let mid = Revision {
+        main: lo + (hi - lo) / 2,
+        sub: 0,
+    };
+    let blank = || MergeReport {
+        members: report
+            .members
+            .iter()
+            .map(|m| MemberReport {
+                name: m.name.clone(),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let start_own = *own;
+    let (ns, na) = (shared.len(), agreed.len());
+    let half = |range| -> Result<(MergeReport, Vec<u64>, Vec<u64>, bool)> {
+        let mut r = blank();
+        let mut s = vec![0u64; ns];
+        let mut a = vec![0u64; na];
+        let mut o = start_own;
+        merge_revisions(
+            members,
+            newest,
+            &mut r,
+            &mut s,
+            &mut a,
+            &mut o,
+            range,
+            |_, _| Ok(()),
+        )?;
+        Ok((r, s, a, o))
+    };
+    let (first, second) = std::thread::scope(|sc| {
+        let h = sc.spawn(|| half((Some(mid), None)));
+        (half((None, Some(mid))), h.join())
+    });
+    let second =
+        second.map_err(|_| Error::InvalidArgument("the merge's second half failed".into()))?;
+    for part in [first?, second?] {
+        let (r, s, a, o) = part;
+        report.revisions += r.revisions;
+        report.held_by_some += r.held_by_some;
+        report.decided += r.decided;
+        report.undecided += r.undecided;
+        for d in r.disagreements {
+            if report.disagreements.len() < MAX_LISTED {
+                report.disagreements.push(d);
+            }
+        }
+        for (into, m) in report.members.iter_mut().zip(r.members) {
+            into.revisions += m.revisions;
+            into.only_here += m.only_here;
+            into.outvoted += m.outvoted;
+        }
+        for (x, y) in shared.iter_mut().zip(s) {
+            *x += y;
+        }
+        for (x, y) in agreed.iter_mut().zip(a) {
+            *x += y;
+        }
+        *own &= o;
+    }
+    Ok(())
 }
 
 fn name<D: AsRef<[u8]>>(members: &[Member<'_, D>], i: usize) -> String {
