@@ -175,31 +175,41 @@ fn open_members(path: &Path, w: &crate::args::WalArgs, always_rewrite: bool) -> 
             .iter()
             .map(|(_, r)| (r.entry_terms.as_slice(), r.hard_state.commit))
             .collect();
-        let c = etcd_store::merge::majority_index(&logs, names.len());
+        let (c, cuts) = etcd_store::merge::committed_cuts(&logs, names.len());
         committed = Some(c);
         let mut again = Vec::new();
+        let mut k = 0;
         for (i, o) in opened.iter().enumerate() {
             if let Opened::Whole(input) = o {
                 if let Some(r) = &input.wal {
+                    let cut = cuts.get(k).copied().unwrap_or(c);
+                    k += 1;
                     let above = r
                         .entry_terms
                         .iter()
-                        .filter(|(x, _)| *x > c && r.replay.last_index.is_some_and(|l| *x <= l))
+                        .filter(|(x, _)| *x > cut && r.replay.last_index.is_some_and(|l| *x <= l))
                         .count() as u64;
                     if above > 0 {
                         minority += above;
-                        again.push(i);
+                        again.push((i, cut));
                     }
                 }
             }
         }
-        for i in again {
+        for (i, cut) in again {
             let (Some(n), Some(p), Some(slot)) = (names.get(i), paths.get(i), opened.get_mut(i))
             else {
                 continue;
             };
-            eprintln!("member {n}: replayed again up to index {c}, the last a majority holds:");
-            *slot = Opened::Whole(Box::new(open_one_until(p, w, always_rewrite, Some(c))?));
+            if cut < c {
+                eprintln!(
+                    "member {n}: replayed again up to index {cut}: its entry {} has another term than the cluster's committed entry there (a leader's entry never replicated)",
+                    cut + 1
+                );
+            } else {
+                eprintln!("member {n}: replayed again up to index {c}, the last a majority holds:");
+            }
+            *slot = Opened::Whole(Box::new(open_one_until(p, w, always_rewrite, Some(cut))?));
         }
     }
     let (merged, mut report, read_newest) = {

@@ -211,7 +211,7 @@ impl MergeReport {
             ));
             if self.wal_minority_entries > 0 {
                 s.push_str(&format!(
-                    " ({} entries above it held by a minority, never acknowledged, left out)",
+                    " ({} entries held by a minority only (above it, or of a term the cluster overwrote), never acknowledged, left out)",
                     self.wal_minority_entries
                 ));
             }
@@ -240,20 +240,59 @@ impl MergeReport {
 /// The highest commit, or above it the highest index that at least a
 /// majority of `members` (the cluster's size) hold with the same term.
 pub fn majority_index(logs: &[(&[(u64, u64)], u64)], members: usize) -> u64 {
+    committed_cuts(logs, members).0
+}
+
+/// [`majority_index`], and for each log the last index of it that is the
+/// cluster's committed log: the committed index, or less where the log
+/// holds at some index an entry of another term than the committed one
+/// (a leader's entry that was never replicated, overwritten by the next
+/// leader in the members that went on). By raft's log matching, entries
+/// agree up to an index when their terms there agree, so the log is cut
+/// just below the first index whose term differs.
+pub fn committed_cuts(logs: &[(&[(u64, u64)], u64)], members: usize) -> (u64, Vec<u64>) {
+    use std::collections::BTreeMap;
     let commit = logs.iter().map(|l| l.1).max().unwrap_or(0);
     let need = members / 2 + 1;
-    let mut held: std::collections::BTreeMap<(u64, u64), usize> = Default::default();
+    let mut held: BTreeMap<(u64, u64), usize> = BTreeMap::new();
     for (entries, _) in logs {
         for &(i, t) in entries.iter().filter(|(i, _)| *i > commit) {
             *held.entry((i, t)).or_default() += 1;
         }
     }
-    held.iter()
+    let top = held
+        .iter()
         .filter(|(_, &n)| n >= need)
-        .map(|(&(i, _), _)| i)
-        .max()
-        .unwrap_or(commit)
-        .max(commit)
+        .map(|(&k, _)| k)
+        .max_by_key(|k| k.0);
+    let c = top.map_or(commit, |k| k.0).max(commit);
+    // The committed term at each index that some log shows committed: a
+    // member's entries up to its own HardState.commit, and every entry of
+    // a log holding the entry a majority holds at `c`.
+    let mut committed: BTreeMap<u64, u64> = BTreeMap::new();
+    for (entries, h) in logs {
+        for &(i, t) in entries.iter().take_while(|(i, _)| *i <= *h) {
+            committed.entry(i).or_insert(t);
+        }
+    }
+    if let Some((ci, ct)) = top.filter(|k| k.0 > commit) {
+        if let Some((entries, _)) = logs.iter().find(|(e, _)| e.contains(&(ci, ct))) {
+            for &(i, t) in entries.iter().take_while(|(i, _)| *i <= ci) {
+                committed.entry(i).or_insert(t);
+            }
+        }
+    }
+    let cuts = logs
+        .iter()
+        .map(|(entries, _)| {
+            entries
+                .iter()
+                .take_while(|(i, _)| *i <= c)
+                .find(|(i, t)| committed.get(i).is_some_and(|ct| ct != t))
+                .map_or(c, |(i, _)| i.saturating_sub(1))
+        })
+        .collect();
+    (c, cuts)
 }
 
 /// The revision of an entry (a tombstone's marker aside): entries of the
@@ -798,5 +837,28 @@ mod tests {
         assert_eq!(majority_index(&[(&a, 3), (&c, 3)], 3), 3);
         assert_eq!(majority_index(&[(&a, 3), (&b, 3)], 3), 4);
         assert_eq!(majority_index(&[], 3), 0);
+    }
+
+    #[test]
+    fn a_log_is_cut_where_its_term_leaves_the_committed_log() {
+        use super::committed_cuts;
+        // The old leader (term 2) appended 5 and died; the two others
+        // elected a leader in term 3 whose first entry took index 5.
+        let old = [(3, 2), (4, 2), (5, 2)];
+        let a = [(3, 2), (4, 2), (5, 3)];
+        let b = [(3, 2), (4, 2), (5, 3)];
+        assert_eq!(
+            committed_cuts(&[(&a, 4), (&b, 4), (&old, 4)], 3),
+            (5, vec![5, 5, 4])
+        );
+        // A term that differs below a member's commit: the commit shows
+        // the committed term.
+        let c = [(3, 2), (4, 2), (5, 3), (6, 3)];
+        assert_eq!(committed_cuts(&[(&c, 6), (&old, 4)], 3), (6, vec![6, 4]));
+        // No majority above the commit: the commit stands, and a log
+        // that agrees up to it is cut there.
+        assert_eq!(committed_cuts(&[(&a, 4), (&old, 4)], 3), (4, vec![4, 4]));
+        // Logs without entries to compare are not cut.
+        assert_eq!(committed_cuts(&[(&[], 4), (&a, 4)], 3), (4, vec![4, 4]));
     }
 }
