@@ -122,27 +122,31 @@ pub struct Replay {
     pub stats: ReplayStats,
 }
 
-#[derive(Clone, Debug)]
-struct Cur {
+/// A live key's state. Keys and values borrow the db's view or the WAL's
+/// entries (both mapped): a lookup copies nothing.
+#[derive(Clone, Copy, Debug)]
+struct Cur<'s> {
     create: i64,
     modr: i64,
     version: i64,
     lease: i64,
-    value: Vec<u8>,
+    value: &'s [u8],
 }
 
-struct State<'v, 'a> {
-    base: &'v LiveView<'a>,
+struct State<'v, 's> {
+    base: &'v LiveView<'s>,
     /// Keys changed by the replay: `None` deleted.
-    over: BTreeMap<Vec<u8>, Option<Cur>>,
+    over: BTreeMap<&'s [u8], Option<Cur<'s>>>,
     leases: BTreeMap<i64, Lease>,
     /// Lease -> keys attached at some point (filtered on use).
-    lease_keys: HashMap<i64, BTreeSet<Vec<u8>>>,
+    lease_keys: HashMap<i64, BTreeSet<&'s [u8]>>,
     base_lease_keys: Option<HashMap<i64, Vec<usize>>>,
     alarms: BTreeSet<(u64, i32)>,
     auth_enabled: bool,
     auth_revision: u64,
     current: i64,
+    /// Writes made at the revision being written (the next sub revision).
+    subs: i64,
     compact: i64,
     out: Replay,
     opts: ReplayOptions,
@@ -158,10 +162,10 @@ fn range_of<'k>(key: &'k [u8], range_end: &'k [u8]) -> (&'k [u8], Option<&'k [u8
     }
 }
 
-impl<'a> State<'_, 'a> {
-    fn get(&self, key: &[u8]) -> Option<Cur> {
+impl<'s> State<'_, 's> {
+    fn get(&self, key: &[u8]) -> Option<Cur<'s>> {
         if let Some(c) = self.over.get(key) {
-            return c.clone();
+            return *c;
         }
         let keys = &self.base.keys;
         let i = keys.partition_point(|k| k.kv.key < key);
@@ -170,19 +174,15 @@ impl<'a> State<'_, 'a> {
             modr: k.kv.mod_revision,
             version: k.kv.version,
             lease: k.kv.lease,
-            value: k.kv.value.to_vec(),
+            value: k.kv.value,
         })
     }
 
     /// Live keys in `[key, end)` (end `None`: the one key; empty: no end),
     /// ascending.
-    fn range(&self, key: &[u8], end: Option<&[u8]>) -> Vec<(Vec<u8>, Cur)> {
+    fn range(&self, key: &'s [u8], end: Option<&[u8]>) -> Vec<(&'s [u8], Cur<'s>)> {
         let Some(end) = end else {
-            return self
-                .get(key)
-                .map(|c| (key.to_vec(), c))
-                .into_iter()
-                .collect();
+            return self.get(key).map(|c| (key, c)).into_iter().collect();
         };
         let in_range = |k: &[u8]| k >= key && (end.is_empty() || k < end);
         if !end.is_empty() && key >= end {
@@ -205,30 +205,30 @@ impl<'a> State<'_, 'a> {
             let o = ov.peek();
             match (b, o) {
                 (None, None) => break,
-                (Some(bk), Some((ok, oc))) if ok.as_slice() <= bk.kv.key => {
-                    if ok.as_slice() == bk.kv.key {
+                (Some(bk), Some((ok, oc))) if **ok <= bk.kv.key => {
+                    if **ok == bk.kv.key {
                         i += 1;
                     }
                     if let Some(c) = oc {
-                        out.push(((*ok).clone(), c.clone()));
+                        out.push((**ok, *c));
                     }
                     ov.next();
                 }
                 (None, Some((ok, oc))) => {
                     if let Some(c) = oc {
-                        out.push(((*ok).clone(), c.clone()));
+                        out.push((**ok, *c));
                     }
                     ov.next();
                 }
                 (Some(bk), _) => {
                     out.push((
-                        bk.kv.key.to_vec(),
+                        bk.kv.key,
                         Cur {
                             create: bk.kv.create_revision,
                             modr: bk.kv.mod_revision,
                             version: bk.kv.version,
                             lease: bk.kv.lease,
-                            value: bk.kv.value.to_vec(),
+                            value: bk.kv.value,
                         },
                     ));
                     i += 1;
@@ -238,12 +238,12 @@ impl<'a> State<'_, 'a> {
         out
     }
 
-    fn compare_holds(&self, c: &Compare<'_>) -> bool {
+    fn compare_holds(&self, c: &Compare<'s>) -> bool {
         let (k, e) = range_of(c.key, c.range_end);
         let kvs = self.range(k, e);
         let one = |cur: Option<&Cur>| -> bool {
             let ord = match c.target {
-                Target::Value => cur.map_or(&[][..], |x| x.value.as_slice()).cmp(c.value),
+                Target::Value => cur.map_or(&[][..], |x| x.value).cmp(c.value),
                 Target::Create => cur.map_or(0, |x| x.create).cmp(&c.number),
                 Target::Mod => cur.map_or(0, |x| x.modr).cmp(&c.number),
                 Target::Version => cur.map_or(0, |x| x.version).cmp(&c.number),
@@ -263,7 +263,7 @@ impl<'a> State<'_, 'a> {
     }
 
     /// The branch taken by `t` and its nested txns, in etcd's order.
-    fn path(&self, t: &Txn<'_>, out: &mut Vec<bool>) {
+    fn path(&self, t: &Txn<'s>, out: &mut Vec<bool>) {
         let ok = t.compare.iter().all(|c| self.compare_holds(c));
         out.push(ok);
         for op in if ok { &t.success } else { &t.failure } {
@@ -307,28 +307,21 @@ impl<'a> State<'_, 'a> {
         self.current + 1
     }
 
-    fn sub(&self) -> i64 {
-        self.out
-            .writes
-            .iter()
-            .rev()
-            .take_while(|w| w.rev.main == self.main())
-            .count() as i64
+    /// The next sub revision (and counts it).
+    fn sub(&mut self) -> i64 {
+        self.subs += 1;
+        self.subs - 1
     }
 
-    fn put(&mut self, p: &Put<'_>) {
+    fn put(&mut self, p: &Put<'s>) {
         let prev = self.get(p.key);
         let main = self.main();
         let (value, lease) = match &prev {
             Some(c) => (
-                if p.ignore_value {
-                    c.value.clone()
-                } else {
-                    p.value.to_vec()
-                },
+                if p.ignore_value { c.value } else { p.value },
                 if p.ignore_lease { c.lease } else { p.lease },
             ),
-            None => (p.value.to_vec(), p.lease),
+            None => (p.value, p.lease),
         };
         let (create, version) = prev
             .as_ref()
@@ -338,7 +331,7 @@ impl<'a> State<'_, 'a> {
             create_revision: create,
             mod_revision: main,
             version,
-            value: value.clone(),
+            value: value.to_vec(),
             lease,
         };
         let rev = Revision {
@@ -351,13 +344,10 @@ impl<'a> State<'_, 'a> {
             kv,
         });
         if lease != 0 {
-            self.lease_keys
-                .entry(lease)
-                .or_default()
-                .insert(p.key.to_vec());
+            self.lease_keys.entry(lease).or_default().insert(p.key);
         }
         self.over.insert(
-            p.key.to_vec(),
+            p.key,
             Some(Cur {
                 create,
                 modr: main,
@@ -368,7 +358,7 @@ impl<'a> State<'_, 'a> {
         );
     }
 
-    fn delete_key(&mut self, key: Vec<u8>) {
+    fn delete_key(&mut self, key: &'s [u8]) {
         let rev = Revision {
             main: self.main(),
             sub: self.sub(),
@@ -377,21 +367,21 @@ impl<'a> State<'_, 'a> {
             rev,
             tombstone: true,
             kv: KeyValue {
-                key: key.clone(),
+                key: key.to_vec(),
                 ..KeyValue::default()
             },
         });
         self.over.insert(key, None);
     }
 
-    fn delete(&mut self, d: &DeleteRange<'_>) {
+    fn delete(&mut self, d: &DeleteRange<'s>) {
         let (k, e) = range_of(d.key, d.range_end);
         for (key, _) in self.range(k, e) {
             self.delete_key(key);
         }
     }
 
-    fn run(&mut self, t: &Txn<'_>, path: &[bool], pos: &mut usize) {
+    fn run(&mut self, t: &Txn<'s>, path: &[bool], pos: &mut usize) {
         let ok = path.get(*pos).copied().unwrap_or(false);
         *pos += 1;
         for op in if ok { &t.success } else { &t.failure } {
@@ -424,9 +414,10 @@ impl<'a> State<'_, 'a> {
             self.current += 1;
             self.out.stats.revisions_added += 1;
         }
+        self.subs = 0;
     }
 
-    fn keys_of_lease(&mut self, id: i64) -> Vec<Vec<u8>> {
+    fn keys_of_lease(&mut self, id: i64) -> Vec<&'s [u8]> {
         let base = self.base;
         let index = self.base_lease_keys.get_or_insert_with(|| {
             let mut m: HashMap<i64, Vec<usize>> = HashMap::new();
@@ -437,17 +428,17 @@ impl<'a> State<'_, 'a> {
             }
             m
         });
-        let mut cand: BTreeSet<Vec<u8>> = index
+        let mut cand: BTreeSet<&'s [u8]> = index
             .get(&id)
             .map(|v| {
                 v.iter()
                     .filter_map(|&i| base.keys.get(i))
-                    .map(|k| k.kv.key.to_vec())
+                    .map(|k| k.kv.key)
                     .collect()
             })
             .unwrap_or_default();
         if let Some(s) = self.lease_keys.get(&id) {
-            cand.extend(s.iter().cloned());
+            cand.extend(s.iter().copied());
         }
         cand.into_iter()
             .filter(|k| self.get(k).is_some_and(|c| c.lease == id))
@@ -468,7 +459,7 @@ impl<'a> State<'_, 'a> {
         self.alarms.iter().any(|&(_, a)| a == 2)
     }
 
-    fn apply(&mut self, header: &request::Header<'_>, req: &Request<'_>) {
+    fn apply(&mut self, header: &request::Header<'_>, req: &Request<'s>) {
         let kv_or_lease = matches!(
             req,
             Request::Put(_)
@@ -667,6 +658,7 @@ pub fn replay<D: AsRef<[u8]>>(
         auth_enabled: cluster.auth_enabled,
         auth_revision: cluster.auth_revision.unwrap_or(0),
         current: db.current_revision()?,
+        subs: 0,
         compact: db.compact_revision(),
         out: Replay::default(),
         opts: opts.clone(),
