@@ -150,17 +150,19 @@ fn open_members(path: &Path, w: &crate::args::WalArgs, always_rewrite: bool) -> 
     }
     // The WALs: one cluster, and no member replayed past what the cluster
     // committed (a minority's tail was never acknowledged).
-    let reports: Vec<(&str, &etcd_store::datadir::WalReport)> = names
+    // (member's position, name, WAL report) of the members read with a WAL.
+    let reports: Vec<(usize, &str, &etcd_store::datadir::WalReport)> = names
         .iter()
         .zip(&opened)
-        .filter_map(|(n, o)| match o {
-            Opened::Whole(i) => i.wal.as_ref().map(|r| (n.as_str(), r)),
+        .enumerate()
+        .filter_map(|(at, (n, o))| match o {
+            Opened::Whole(i) => i.wal.as_ref().map(|r| (at, n.as_str(), r)),
             Opened::Damaged(..) => None,
         })
         .collect();
     let mut ids = reports
         .iter()
-        .filter_map(|(n, r)| r.metadata.as_ref().map(|m| (*n, m.cluster_id)));
+        .filter_map(|(_, n, r)| r.metadata.as_ref().map(|m| (*n, m.cluster_id)));
     if let Some((n0, id0)) = ids.next() {
         if let Some((n, id)) = ids.find(|(_, id)| *id != id0) {
             anyhow::bail!(
@@ -173,27 +175,22 @@ fn open_members(path: &Path, w: &crate::args::WalArgs, always_rewrite: bool) -> 
     if !reports.is_empty() && w.wal_until != crate::args::WalUntil::Longest {
         let logs: Vec<(&[(u64, u64)], u64)> = reports
             .iter()
-            .map(|(_, r)| (r.entry_terms.as_slice(), r.hard_state.commit))
+            .map(|(_, _, r)| (r.entry_terms.as_slice(), r.hard_state.commit))
             .collect();
         let (c, cuts) = etcd_store::merge::committed_cuts(&logs, names.len());
         committed = Some(c);
+        // Members that replayed entries past their cut: replayed again.
         let mut again = Vec::new();
-        let mut k = 0;
-        for (i, o) in opened.iter().enumerate() {
-            if let Opened::Whole(input) = o {
-                if let Some(r) = &input.wal {
-                    let cut = cuts.get(k).copied().unwrap_or(c);
-                    k += 1;
-                    let above = r
-                        .entry_terms
-                        .iter()
-                        .filter(|(x, _)| *x > cut && r.replay.last_index.is_some_and(|l| *x <= l))
-                        .count() as u64;
-                    if above > 0 {
-                        minority += above;
-                        again.push((i, cut));
-                    }
-                }
+        for ((at, _, r), &cut) in reports.iter().zip(&cuts) {
+            let last = r.replay.last_index.unwrap_or(0);
+            let above = r
+                .entry_terms
+                .iter()
+                .filter(|(x, _)| *x > cut && *x <= last)
+                .count() as u64;
+            if above > 0 {
+                minority += above;
+                again.push((*at, cut));
             }
         }
         for (i, cut) in again {

@@ -237,6 +237,18 @@ fn damaged_members_fill_each_other() {
     assert!(err.contains("LOST in every member: revisions ["), "{err}");
 }
 
+/// `<dir>.copy` of each killed member's dir: the restarted cluster runs on
+/// the copies, the offline reads see the dirs as the crash left them.
+fn copies_of(dirs: &[PathBuf]) -> Vec<PathBuf> {
+    dirs.iter()
+        .map(|d| {
+            let c = d.with_extension("copy");
+            crate::wal::cp_a(d, &c);
+            c
+        })
+        .collect()
+}
+
 /// A three-member etcd cluster on loopback, each member killed when dropped.
 struct Cluster {
     bins: crate::peers::EtcdBins,
@@ -324,14 +336,9 @@ impl Cluster {
 
     /// One member's own view (a serializable read: no leader involved).
     fn ctl_one(&self, i: usize, args: &[&str]) -> std::process::Output {
-        std::process::Command::new(&self.bins.etcdctl)
-            .env("ETCDCTL_API", "3")
-            .arg(format!("--endpoints={}", self.endpoint(i)))
-            .arg("--command-timeout=20s")
-            .arg("--consistency=s")
-            .args(args)
-            .output()
-            .expect("run etcdctl")
+        let mut a = vec!["--consistency=s"];
+        a.extend_from_slice(args);
+        self.ctl_at(i, "20s", &a)
     }
 
     fn wait_healthy(&mut self) {
@@ -453,20 +460,7 @@ fn cluster_crash(round: usize, lag: bool, version: crate::peers::EtcdVersion) ->
     }
     assert!(counts.ok.load(Ordering::Relaxed) > 100, "the load ran");
     // The truth: the cluster restarted on copies of the killed dirs.
-    let copies: Vec<PathBuf> = dirs
-        .iter()
-        .map(|d| {
-            let c = d.with_extension("copy");
-            let st = std::process::Command::new("cp")
-                .arg("-a")
-                .arg(d)
-                .arg(&c)
-                .status()
-                .unwrap();
-            assert!(st.success());
-            c
-        })
-        .collect();
+    let copies = copies_of(&dirs);
     let args = |until: &str| -> Vec<String> {
         let mut a = vec!["etcd".to_string(), "ls".into()];
         a.extend(dirs.iter().map(|d| d.display().to_string()));
@@ -636,20 +630,7 @@ fn dead_leaders_tail(version: crate::peers::EtcdVersion) {
     }
     std::thread::sleep(std::time::Duration::from_millis(1500));
     cluster.kill_all();
-    let copies: Vec<PathBuf> = dirs
-        .iter()
-        .map(|d| {
-            let c = d.with_extension("copy");
-            let st = std::process::Command::new("cp")
-                .arg("-a")
-                .arg(d)
-                .arg(&c)
-                .status()
-                .unwrap();
-            assert!(st.success());
-            c
-        })
-        .collect();
+    let copies = copies_of(&dirs);
     let mut args = vec!["etcd".to_string(), "ls".into()];
     args.extend(dirs.iter().map(|d| d.display().to_string()));
     args.extend(["-w".into(), "json".into()]);

@@ -238,14 +238,19 @@ pub(crate) fn kvs(v: &Value) -> (Vec<Value>, i64) {
 /// etcd runs on it, so the offline reads see the dir as the crash left it.
 fn copy_of(data: &std::path::Path, dir: &std::path::Path) -> std::path::PathBuf {
     let copy = dir.join("copy");
+    cp_a(data, &copy);
+    copy
+}
+
+/// `cp -a from to`, as the crash left the dir (modes, times, sparse tails).
+pub(crate) fn cp_a(from: &std::path::Path, to: &std::path::Path) {
     let st = std::process::Command::new("cp")
         .arg("-a")
-        .arg(data)
-        .arg(&copy)
+        .arg(from)
+        .arg(to)
         .status()
         .unwrap();
-    assert!(st.success(), "cp -a {}", data.display());
-    copy
+    assert!(st.success(), "cp -a {}", from.display());
 }
 
 /// `boltsnap etcd ls DIR -w json`: the keys and the WAL line it printed.

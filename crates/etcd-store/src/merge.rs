@@ -266,33 +266,43 @@ pub fn committed_cuts(logs: &[(&[(u64, u64)], u64)], members: usize) -> (u64, Ve
         .map(|(&k, _)| k)
         .max_by_key(|k| k.0);
     let c = top.map_or(commit, |k| k.0).max(commit);
-    // The committed term at each index that some log shows committed: a
-    // member's entries up to its own HardState.commit, and every entry of
-    // a log holding the entry a majority holds at `c`.
+    // Entries are in index order. A log's entries up to its own
+    // HardState.commit are committed; only those above the lowest commit
+    // need a look.
+    let low = logs.iter().map(|l| l.1).min().unwrap_or(0);
+    // The committed term at each index in (low, c]: a member's entries up
+    // to its own commit, and the log of a member holding the entry a
+    // majority holds at `c`.
     let mut committed: BTreeMap<u64, u64> = BTreeMap::new();
     for (entries, h) in logs {
-        for &(i, t) in entries.iter().take_while(|(i, _)| *i <= *h) {
+        for &(i, t) in span(entries, low, (*h).min(c)) {
             committed.entry(i).or_insert(t);
         }
     }
-    if let Some((ci, ct)) = top.filter(|k| k.0 > commit) {
-        if let Some((entries, _)) = logs.iter().find(|(e, _)| e.contains(&(ci, ct))) {
-            for &(i, t) in entries.iter().take_while(|(i, _)| *i <= ci) {
+    if let Some(k) = top.filter(|k| k.0 > commit) {
+        if let Some((entries, _)) = logs.iter().find(|(e, _)| e.binary_search(&k).is_ok()) {
+            for &(i, t) in span(entries, low, k.0) {
                 committed.entry(i).or_insert(t);
             }
         }
     }
     let cuts = logs
         .iter()
-        .map(|(entries, _)| {
-            entries
+        .map(|(entries, h)| {
+            span(entries, *h, c)
                 .iter()
-                .take_while(|(i, _)| *i <= c)
                 .find(|(i, t)| committed.get(i).is_some_and(|ct| ct != t))
                 .map_or(c, |(i, _)| i.saturating_sub(1))
         })
         .collect();
     (c, cuts)
+}
+
+/// The entries of an index-ordered log with `above < index <= upto`.
+fn span(entries: &[(u64, u64)], above: u64, upto: u64) -> &[(u64, u64)] {
+    let from = entries.partition_point(|(i, _)| *i <= above);
+    let to = entries.partition_point(|(i, _)| *i <= upto);
+    entries.get(from..to).unwrap_or_default()
 }
 
 /// The revision of an entry (a tombstone's marker aside): entries of the
