@@ -451,6 +451,17 @@ fn cluster_crash(round: usize, lag: bool, version: crate::peers::EtcdVersion) ->
     std::thread::sleep(std::time::Duration::from_millis(ms));
     if lag {
         cluster.kill(2);
+        // The two left elect a leader (the writers wait meanwhile), then
+        // the load goes on without the dead member.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !cluster
+            .ctl_at(0, "2s", &["get", "health-probe"])
+            .status
+            .success()
+        {
+            assert!(std::time::Instant::now() < deadline, "no new leader");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
         std::thread::sleep(std::time::Duration::from_millis(1500));
     }
     cluster.kill_all();
