@@ -22,19 +22,32 @@
 #      count (and the db alone, --no-wal, lacks them).
 #
 #   tools/milvus-drill.sh [WORKDIR]     (prints a JSON result; exit 0 = all back)
+#   tools/milvus-drill.sh --setup       (makes the venv only; .ci/run does this)
 #
 # Needs python3 with venv (the venv is cached in $MILVUS_VENV, default
 # ~/.cache/milvus-2.3.5-venv, as for ../shared/tools/milvus-fixture.sh) and
 # takes 2 to 5 minutes.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
+venv=${MILVUS_VENV:-$HOME/.cache/milvus-2.3.5-venv}
+# The PyPI peers (tools/peers.list), with the pins pymilvus 2.3.5 needs
+# to import on today's PyPI.
+if ! "$venv/bin/python" -c 'import milvus, pymilvus' 2>/dev/null; then
+  rm -rf "$venv"
+  mkdir -p "$(dirname "$venv")"
+  python3 -m venv "$venv"
+  if ! "$venv/bin/pip" install -q milvus==2.3.5 pymilvus==2.3.5 'marshmallow<4' 'numpy<2' 'pandas<2.2'; then
+    rm -rf "$venv"
+    echo "milvus-drill: could not install milvus==2.3.5 and pymilvus==2.3.5 from PyPI into $venv" >&2
+    exit 1
+  fi
+fi
+if [ "${1:-}" = "--setup" ]; then
+  echo "$venv"
+  exit 0
+fi
 work="$(realpath -m "${1:-$(mktemp -d)}")"
 mkdir -p "$work"
-venv=${MILVUS_VENV:-$HOME/.cache/milvus-2.3.5-venv}
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q milvus==2.3.5 pymilvus==2.3.5 'marshmallow<4' 'numpy<2' 'pandas<2.2'
-fi
 etcd_dir="$(bash "$root/tools/peers.sh" etcd35)"
 (cd "$root" && cargo build -q --release --bin boltsnap)
 "$venv/bin/python" - "$work" "$etcd_dir" "$root/target/release/boltsnap" <<'PY'

