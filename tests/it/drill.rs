@@ -1,6 +1,6 @@
 //! The whole rescue with a real Milvus 2.3.5 (it installs Milvus from PyPI
 //! and takes minutes: run by `.ci/run`, and by plain `cargo test` with
-//! BOLTSNAP_MILVUS_DRILL=1 or BOLTSNAP_REQUIRE_PEERS=1):
+//! BOLTSNAP_MILVUS_DRILL=1, or wherever peers are required):
 //! Milvus on an external etcd, etcd killed, export, fresh etcd, online
 //! restore, Milvus restarted on the same storage: every database,
 //! collection (with its row count), partition, alias and user is back; the
@@ -11,9 +11,7 @@
 
 #[test]
 fn milvus_comes_back_after_export_and_restore() {
-    if std::env::var_os("BOLTSNAP_MILVUS_DRILL").is_none()
-        && std::env::var_os("BOLTSNAP_REQUIRE_PEERS").is_none()
-    {
+    if std::env::var_os("BOLTSNAP_MILVUS_DRILL").is_none() && !crate::peers::required() {
         eprintln!("!!!!!!!! SKIPPED: the milvus drill: set BOLTSNAP_MILVUS_DRILL=1 (installs Milvus 2.3.5 from PyPI, takes minutes); .ci/run runs it !!!!!!!!");
         return;
     }
