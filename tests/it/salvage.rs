@@ -13,7 +13,7 @@ use crate::{boltsnap, ok, tempdir, testdata};
 
 /// The damaged corpus, made in a directory of the caller's own (tests run
 /// in parallel).
-fn corpus(name: &str) -> (PathBuf, Vec<PathBuf>) {
+fn corpus(name: &str) -> (crate::TempDir, Vec<PathBuf>) {
     let dir = tempdir(&format!("corpus-{name}"));
     let srcs = [
         "milvus-2.3.5/two-databases.db",
