@@ -19,6 +19,8 @@ struct Observed {
     hashes: Vec<(i64, Result<u64, String>)>,
     snapshot: std::path::PathBuf,
     db: std::path::PathBuf,
+    /// Holds `snapshot` and `db`: removed when the check is done.
+    _dir: crate::TempDir,
 }
 
 fn run_history(v: EtcdVersion) -> Option<(Observed, crate::peers::EtcdBins)> {
@@ -72,6 +74,7 @@ fn run_history(v: EtcdVersion) -> Option<(Observed, crate::peers::EtcdBins)> {
             hashes,
             snapshot,
             db,
+            _dir: dir,
         },
         bins,
     ))
