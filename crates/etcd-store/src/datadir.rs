@@ -15,7 +15,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::replay::{replay, Replay, ReplayOptions, ReplayStats};
+use crate::live::LiveView;
+use crate::replay::{replay_with_overlay, Overlay, Replay, ReplayOptions, ReplayStats};
 use crate::store::EtcdDb;
 use crate::wal::{self, HardState, Segment, SegmentReport, SnapshotMark, Stop, WalMetadata};
 
@@ -228,7 +229,23 @@ pub fn replay_wal<D: AsRef<[u8]> + Sync>(
     until: Until,
     opts: &ReplayOptions,
 ) -> Result<(Replay, WalReport)> {
-    let segs: Vec<Segment<'_>> = segments.iter().map(|(_, s)| *s).collect();
+    let base = db.live(0)?;
+    replay_wal_over(db, &base, segments, start, until, opts).map(|(r, _, rep)| (r, rep))
+}
+
+/// [`replay_wal`] onto `base`, the db's live view at its head, also giving
+/// the replay's changes to the live keys as an [`Overlay`] of `base`
+/// (see [`LiveView::overlaid`]): a reader of the live keys after the replay
+/// needs neither the db written again nor a second pass over it.
+pub fn replay_wal_over<'s, D: AsRef<[u8]> + Sync>(
+    db: &EtcdDb<D>,
+    base: &LiveView<'s>,
+    segments: &[(String, Segment<'s>)],
+    start: SnapshotMark,
+    until: Until,
+    opts: &ReplayOptions,
+) -> Result<(Replay, Overlay<'s>, WalReport)> {
+    let segs: Vec<Segment<'s>> = segments.iter().map(|(_, s)| *s).collect();
     let log = wal::read(&segs, start).map_err(|e| Error::InvalidArgument(format!("WAL: {e}")))?;
     let first = segs
         .iter()
@@ -270,8 +287,7 @@ pub fn replay_wal<D: AsRef<[u8]> + Sync>(
     if until == Until::Commit {
         o.until_index = Some(log.hard_state.commit.min(o.until_index.unwrap_or(u64::MAX)));
     }
-    let base = db.live(0)?;
-    let r = replay(db, &base, &log.entries, &o)?;
+    let (r, overlay) = replay_with_overlay(db, base, &log.entries, &o)?;
     rep.above_commit = log
         .entries
         .iter()
@@ -309,5 +325,67 @@ pub fn replay_wal<D: AsRef<[u8]> + Sync>(
             rep.last_index.unwrap_or(start.index)
         ),
     };
-    Ok((r, rep))
+    Ok((r, overlay, rep))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The overlay of a replay on the db's live view equals the live view
+    /// of the db the replay writes, on data dirs of real etcds killed with
+    /// their dbs behind their WALs (and stopping the replay part-way).
+    #[test]
+    fn overlay_equals_the_rewritten_db() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/etcd-wal");
+        for v in ["3.4.23-killed", "3.5.1-killed"] {
+            let member = root.join(v).join("member");
+            let db_bytes = std::fs::read(member.join("snap/db")).unwrap();
+            let wal_name = "0000000000000000-0000000000000000.wal".to_string();
+            let wal_bytes = std::fs::read(member.join("wal").join(&wal_name)).unwrap();
+            let segs = [(
+                wal_name,
+                Segment {
+                    seq: 0,
+                    index: 0,
+                    bytes: &wal_bytes[..],
+                },
+            )];
+            let db = EtcdDb::open(&db_bytes[..]).unwrap();
+            let base = db.live(0).unwrap();
+            let ci = db.meta().consistent_index.unwrap_or(0);
+            let mut checked_changes = false;
+            for until in [None, Some(ci + 3), Some(ci + 40)] {
+                let opts = ReplayOptions {
+                    until_index: until,
+                    ..Default::default()
+                };
+                let (replay, overlay, _) = replay_wal_over(
+                    &db,
+                    &base,
+                    &segs,
+                    SnapshotMark::default(),
+                    Until::End,
+                    &opts,
+                )
+                .unwrap();
+                checked_changes |= !overlay.changes.is_empty();
+                let over = base.clone().overlaid(&overlay);
+                let out = replay
+                    .write_db(&db, std::io::Cursor::new(Vec::new()))
+                    .unwrap()
+                    .into_inner();
+                let d = EtcdDb::open(&out[..]).unwrap();
+                let want = d.live(0).unwrap();
+                assert_eq!(over.keys, want.keys, "{v} until {until:?}");
+                assert_eq!(over.revision, want.revision, "{v}");
+                assert_eq!(over.compact_revision, want.compact_revision, "{v}");
+                assert_eq!(over.entries_scanned, want.entries_scanned, "{v}");
+                for i in 0..over.keys.len() {
+                    assert_eq!(over.key(i), want.key(i), "{v} key {i}");
+                }
+            }
+            assert!(checked_changes, "{v}: the replay changed no key");
+        }
+    }
 }

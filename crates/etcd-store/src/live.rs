@@ -94,6 +94,71 @@ impl<'a> LiveView<'a> {
     }
 }
 
+impl<'a> LiveView<'a> {
+    /// This view with the changes of a WAL replay laid over it: the live
+    /// keys etcd serves after the replay, without the db written again.
+    /// The view must be the db's at its head, the one the replay read.
+    ///
+    /// `deleted_keys` adds the keys the replay left deleted to the base
+    /// view's count, which is all it knows of the db's deleted keys: a key
+    /// deleted in the db that the replay writes again keeps being counted.
+    pub fn overlaid(self, overlay: &crate::replay::Overlay<'a>) -> LiveView<'a> {
+        let mut keys = Vec::with_capacity(self.keys.len() + overlay.changes.len());
+        let mut blocks: Vec<(Vec<u8>, Vec<usize>)> = Vec::new();
+        let mut block = (Vec::new(), Vec::with_capacity(PACK));
+        let mut push = |keys: &mut Vec<LiveKey<'a>>, k: LiveKey<'a>, copy: &[u8]| {
+            keys.push(k);
+            block.0.extend_from_slice(copy);
+            block.1.push(block.0.len());
+            if block.1.len() == PACK {
+                blocks.push(std::mem::replace(
+                    &mut block,
+                    (Vec::new(), Vec::with_capacity(PACK)),
+                ));
+            }
+        };
+        let mut deleted = self.deleted_keys;
+        let mut changes = overlay.changes.iter().peekable();
+        let mut i = 0;
+        while i < self.keys.len() || changes.peek().is_some() {
+            let base = self.keys.get(i).map(|k| (self.key(i), *k));
+            match (base, changes.peek()) {
+                (Some((bk, b)), c) if c.is_none_or(|(ck, _)| bk < *ck) => {
+                    push(&mut keys, b, bk);
+                    i += 1;
+                }
+                (b, Some(&&(ck, c))) => {
+                    let was_live = b.is_some_and(|(bk, _)| bk == ck);
+                    if was_live {
+                        i += 1;
+                    }
+                    match c {
+                        Some(k) => push(&mut keys, k, ck),
+                        None => deleted += 1,
+                    }
+                    changes.next();
+                }
+                // The guards above cover every case.
+                (_, None) => break,
+            }
+        }
+        if !block.1.is_empty() {
+            blocks.push(block);
+        }
+        LiveView {
+            revision: overlay.revision.max(self.revision),
+            compact_revision: overlay.compact_revision.max(self.compact_revision),
+            packed: PackedKeys {
+                blocks,
+                len: keys.len(),
+            },
+            keys,
+            entries_scanned: self.entries_scanned + overlay.writes,
+            deleted_keys: deleted,
+        }
+    }
+}
+
 /// Keys copied in order into blocks of [`PACK`] keys.
 #[derive(Clone, Debug, Default)]
 struct PackedKeys {

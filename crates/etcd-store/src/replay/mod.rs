@@ -40,8 +40,8 @@ use prost::Message;
 
 use crate::cluster::{AlarmMember, Lease};
 use crate::error::{Error, Result};
-use crate::kv::KeyValue;
-use crate::live::LiveView;
+use crate::kv::{KeyValue, KeyValueRef};
+use crate::live::{LiveKey, LiveView};
 use crate::meta::buckets;
 use crate::revision::{Revision, RevisionKey};
 use crate::store::EtcdDb;
@@ -128,6 +128,8 @@ pub struct Replay {
 struct Cur<'s> {
     create: i64,
     modr: i64,
+    /// Sub revision of the write that made this state.
+    sub: i64,
     version: i64,
     lease: i64,
     value: &'s [u8],
@@ -172,6 +174,7 @@ impl<'s> State<'_, 's> {
         keys.get(i).filter(|k| k.kv.key == key).map(|k| Cur {
             create: k.kv.create_revision,
             modr: k.kv.mod_revision,
+            sub: k.revision.sub,
             version: k.kv.version,
             lease: k.kv.lease,
             value: k.kv.value,
@@ -226,6 +229,7 @@ impl<'s> State<'_, 's> {
                         Cur {
                             create: bk.kv.create_revision,
                             modr: bk.kv.mod_revision,
+                            sub: bk.revision.sub,
                             version: bk.kv.version,
                             lease: bk.kv.lease,
                             value: bk.kv.value,
@@ -351,6 +355,7 @@ impl<'s> State<'_, 's> {
             Some(Cur {
                 create,
                 modr: main,
+                sub: rev.sub,
                 version,
                 lease,
                 value,
@@ -642,6 +647,34 @@ pub fn replay<D: AsRef<[u8]>>(
     entries: &[Entry<'_>],
     opts: &ReplayOptions,
 ) -> Result<Replay> {
+    replay_with_overlay(db, base, entries, opts).map(|(r, _)| r)
+}
+
+/// The live keys the replay changed, to lay over the base view
+/// ([`LiveView::overlaid`]): the view after the replay without writing
+/// the db again. Keys and values borrow the base view and the WAL.
+#[derive(Clone, Debug, Default)]
+pub struct Overlay<'s> {
+    /// Every key the replay wrote, ascending, with its state after the
+    /// replay (`None`: deleted).
+    pub changes: Vec<(&'s [u8], Option<LiveKey<'s>>)>,
+    /// The store's revision after the replay.
+    pub revision: i64,
+    /// The compact revision after the replay (a scheduled compaction is
+    /// finished by a restarted etcd).
+    pub compact_revision: i64,
+    /// `key`-bucket entries the replay added.
+    pub writes: u64,
+}
+
+/// [`replay`], with the changes to the live keys as an [`Overlay`] of
+/// `base`.
+pub fn replay_with_overlay<'s, D: AsRef<[u8]>>(
+    db: &EtcdDb<D>,
+    base: &LiveView<'s>,
+    entries: &[Entry<'s>],
+    opts: &ReplayOptions,
+) -> Result<(Replay, Overlay<'s>)> {
     let cluster = db.cluster()?;
     let ci = db.meta().consistent_index.unwrap_or(0);
     let mut st = State {
@@ -696,7 +729,33 @@ pub fn replay<D: AsRef<[u8]>>(
     }
     st.out.stats.writes = st.out.writes.len() as u64;
     st.out.revision = st.current;
-    Ok(st.out)
+    let overlay = Overlay {
+        changes: st
+            .over
+            .iter()
+            .map(|(&key, cur)| {
+                let live = cur.map(|c| LiveKey {
+                    revision: Revision {
+                        main: c.modr,
+                        sub: c.sub,
+                    },
+                    kv: KeyValueRef {
+                        key,
+                        create_revision: c.create,
+                        mod_revision: c.modr,
+                        version: c.version,
+                        value: c.value,
+                        lease: c.lease,
+                    },
+                });
+                (key, live)
+            })
+            .collect(),
+        revision: st.current,
+        compact_revision: st.compact,
+        writes: st.out.stats.writes,
+    };
+    Ok((st.out, overlay))
 }
 
 impl Replay {
