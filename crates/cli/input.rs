@@ -100,7 +100,7 @@ pub fn open_input_with(
     if !w.members.is_empty() {
         return open_members(path, w, always_rewrite);
     }
-    open_one(path, w, always_rewrite)
+    open_one(path, w, always_rewrite, true)
 }
 
 fn open_members(path: &Path, w: &crate::args::WalArgs, always_rewrite: bool) -> Result<EtcdInput> {
@@ -124,7 +124,7 @@ fn open_members(path: &Path, w: &crate::args::WalArgs, always_rewrite: bool) -> 
             anyhow::bail!("{}: named twice as a member", p.display());
         }
         eprintln!("member {}:", p.display());
-        let whole = open_one(p, w, always_rewrite).and_then(|i| {
+        let whole = open_one(p, w, always_rewrite, false).and_then(|i| {
             let db = i.etcd()?;
             for e in db.revisions()? {
                 e?.decode()?;
@@ -156,7 +156,11 @@ fn open_members(path: &Path, w: &crate::args::WalArgs, always_rewrite: bool) -> 
         .zip(&opened)
         .enumerate()
         .filter_map(|(at, (n, o))| match o {
-            Opened::Whole(i) => i.wal.as_ref().map(|r| (at, n.as_str(), r)),
+            Opened::Whole(i) => i
+                .wal
+                .get()
+                .and_then(|w| w.as_ref())
+                .map(|r| (at, n.as_str(), r)),
             Opened::Damaged(..) => None,
         })
         .collect();
@@ -285,11 +289,11 @@ fn open_members(path: &Path, w: &crate::args::WalArgs, always_rewrite: bool) -> 
         let Some(Opened::Whole(input)) = opened.into_iter().nth(i) else {
             anyhow::bail!("the newest member was not read whole");
         };
-        return Ok(EtcdInput {
-            wal: None,
-            merge: Some(report),
-            ..*input
-        });
+        let input = *input;
+        let replayed = input.replayed.into_inner();
+        let mut out = EtcdInput::new(input.db_path, input.base, replayed, Some(None), None);
+        out.merge = Some(report);
+        return Ok(out);
     }
     let Some(merged) = merged else {
         anyhow::bail!("the merge wrote nothing");
@@ -299,33 +303,30 @@ fn open_members(path: &Path, w: &crate::args::WalArgs, always_rewrite: bool) -> 
         Some(Opened::Damaged(p, b)) => (p, b),
         None => anyhow::bail!("no member"),
     };
-    Ok(EtcdInput {
-        db_path,
-        base,
-        replayed: Some(merged),
-        wal: None,
-        merge: Some(report),
-    })
+    let mut out = EtcdInput::new(db_path, base, Some(Some(merged)), Some(None), None);
+    out.merge = Some(report);
+    Ok(out)
 }
 
-fn open_one(path: &Path, w: &crate::args::WalArgs, always_rewrite: bool) -> Result<EtcdInput> {
-    open_one_until(path, w, always_rewrite, None)
+/// One source; its WAL replayed when first read (`lazy`) or now.
+fn open_one(
+    path: &Path,
+    w: &crate::args::WalArgs,
+    always_rewrite: bool,
+    lazy: bool,
+) -> Result<EtcdInput> {
+    open_source_until(path, w, always_rewrite, None, lazy)
 }
 
+/// One member, replayed now up to `until_index`. The WAL summary is
+/// printed to stderr and lost entries are noted for the exit status.
 fn open_one_until(
     path: &Path,
     w: &crate::args::WalArgs,
     always_rewrite: bool,
     until_index: Option<u64>,
 ) -> Result<EtcdInput> {
-    let input = open_source_until(path, w, always_rewrite, until_index)?;
-    if let Some(line) = input.wal_line() {
-        eprintln!("{line}");
-    }
-    if input.wal.as_ref().is_some_and(|r| r.lost_entries()) {
-        WAL_LOST_ENTRIES.store(true, std::sync::atomic::Ordering::Relaxed);
-    }
-    Ok(input)
+    open_source_until(path, w, always_rewrite, until_index, false)
 }
 
 /// Opens an etcd source read-only (a db or snapshot file, a data dir or a
@@ -333,13 +334,20 @@ fn open_one_until(
 /// in any error.
 pub fn open_etcd(path: &Path, w: &crate::args::WalArgs) -> Result<etcd_store::EtcdDb<EtcdInput>> {
     let input = open_input(path, w)?;
+    // The whole store, the WAL replayed: what the AsRef below reads.
+    input.bytes()?;
     let shown = input.db_path.display().to_string();
     etcd_store::EtcdDb::open(input).with_context(|| format!("{shown}: cannot open as an etcd db"))
 }
 
+/// The whole store as far as it was replayed: [`open_etcd`] replays a
+/// pending WAL (with [`EtcdInput::bytes`]) before it opens these.
 impl AsRef<[u8]> for EtcdInput {
     fn as_ref(&self) -> &[u8] {
-        self.bytes()
+        match self.replayed.get() {
+            Some(Some(v)) => v,
+            _ => self.base.as_ref(),
+        }
     }
 }
 
@@ -413,38 +421,253 @@ pub fn salvage_outcome(
 
 /// An etcd input after the data-dir rules: the db file used, its bytes,
 /// and when a WAL was found, the db after the replay and the report.
+///
+/// A WAL found beside a db is replayed when it is first needed: by
+/// [`EtcdInput::reader`] (the live keys, the replay laid over the db's own
+/// view: no second pass over the db and no rewritten copy) or by
+/// [`EtcdInput::etcd`] (the whole store after the replay, written again in
+/// memory, for status, history, hashes and snapshots).
 pub struct EtcdInput {
     /// The db file read (`member/snap/db`, a `<index>.snap.db`, or the file given).
     pub db_path: std::path::PathBuf,
     /// The db file's bytes.
     pub base: Bytes,
-    /// The db after the WAL replay, when the replay changed anything.
-    pub replayed: Option<Vec<u8>>,
-    /// What reading and replaying the WAL did (`None`: no WAL read).
-    pub wal: Option<etcd_store::datadir::WalReport>,
+    /// The db after the WAL replay, when it was written and the replay
+    /// changed anything (or a merge of several members).
+    replayed: std::sync::OnceLock<Option<Vec<u8>>>,
+    /// What reading and replaying the WAL did (unset: no WAL read yet).
+    wal: std::sync::OnceLock<Option<etcd_store::datadir::WalReport>>,
     /// Several members merged: what the merge did (`replayed` holds the
     /// merged db, `db_path` and `base` are the first member's).
     pub merge: Option<etcd_store::merge::MergeReport>,
+    /// A WAL not replayed yet.
+    pending: Option<PendingWal>,
+}
+
+/// A WAL read when it is needed: its segments mapped, where a restart starts.
+struct PendingWal {
+    /// Segment file names and maps, with their sequence and first index.
+    segments: Vec<(String, Bytes, u64, u64)>,
+    start: etcd_store::wal::SnapshotMark,
+    until: etcd_store::datadir::Until,
+    /// The WAL dir as shown, the files ignored, notes from the start point.
+    wal_dir: String,
+    ignored: Vec<String>,
+    notes: Vec<String>,
+    /// What the user named (for errors).
+    shown: std::path::PathBuf,
+}
+
+/// Reads the live keys of an [`EtcdInput`]: the db, and the WAL's replay
+/// laid over it.
+pub struct Reader<'i> {
+    input: &'i EtcdInput,
+    db: etcd_store::EtcdDb<&'i [u8]>,
+    /// `db` is the db file, and the WAL is laid over its view.
+    overlay: bool,
+    /// The whole store, opened for a revision inside the replay.
+    whole: std::sync::OnceLock<etcd_store::EtcdDb<&'i [u8]>>,
+}
+
+impl Reader<'_> {
+    /// The db read (with a WAL to lay over it: the db file, before the replay).
+    pub fn db(&self) -> &etcd_store::EtcdDb<&[u8]> {
+        &self.db
+    }
+
+    /// The live keys at `rev` (0: the newest), the WAL replayed.
+    pub fn live(&self, rev: i64) -> Result<etcd_store::LiveView<'_>> {
+        let name = || self.input.db_path.display().to_string();
+        let Some(p) = self.input.pending.as_ref().filter(|_| self.overlay) else {
+            return self.db.live(rev).with_context(name);
+        };
+        let base = self.db.live(0).with_context(name)?;
+        let segs = p.segments();
+        let (replay, overlay, report) = p.replay(&self.db, &base, &segs)?;
+        if !replay.changes_store() {
+            // The db file is the whole store.
+            let _ = self.input.replayed.set(None);
+        }
+        drop(replay);
+        self.input.report(report);
+        if rev <= 0 || rev >= overlay.revision {
+            return Ok(base.overlaid(&overlay));
+        }
+        if rev <= base.revision {
+            drop(base);
+            return self.db.live(rev).with_context(name);
+        }
+        // A revision the replay made, below its newest: the whole store.
+        drop(base);
+        let whole = match self.whole.get() {
+            Some(d) => d,
+            None => {
+                let d = self.input.etcd()?;
+                self.whole.get_or_init(|| d)
+            }
+        };
+        whole.live(rev).with_context(name)
+    }
+}
+
+impl PendingWal {
+    fn segments(&self) -> Vec<(String, etcd_store::wal::Segment<'_>)> {
+        self.segments
+            .iter()
+            .map(|(n, b, seq, index)| {
+                (
+                    n.clone(),
+                    etcd_store::wal::Segment {
+                        seq: *seq,
+                        index: *index,
+                        bytes: b.as_ref(),
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// Replays the WAL onto `db`, whose view at its head is `base`.
+    fn replay<'s>(
+        &self,
+        db: &etcd_store::EtcdDb<&[u8]>,
+        base: &etcd_store::LiveView<'s>,
+        segs: &[(String, etcd_store::wal::Segment<'s>)],
+    ) -> Result<(
+        etcd_store::replay::Replay,
+        etcd_store::replay::Overlay<'s>,
+        etcd_store::datadir::WalReport,
+    )> {
+        let (replay, overlay, mut report) = etcd_store::datadir::replay_wal_over(
+            db,
+            base,
+            segs,
+            self.start,
+            self.until,
+            &etcd_store::replay::ReplayOptions::default(),
+        )
+        .with_context(|| format!("{}: replaying the WAL", self.shown.display()))?;
+        report.wal_dir = self.wal_dir.clone();
+        report.ignored = self.ignored.clone();
+        report.notes.extend(self.notes.iter().cloned());
+        Ok((replay, overlay, report))
+    }
 }
 
 impl EtcdInput {
-    /// The bytes every reader uses: the replayed db, or the db file.
-    pub fn bytes(&self) -> &[u8] {
-        match &self.replayed {
-            Some(v) => v,
-            None => self.base.as_ref(),
+    fn new(
+        db_path: std::path::PathBuf,
+        base: Bytes,
+        replayed: Option<Option<Vec<u8>>>,
+        wal: Option<Option<etcd_store::datadir::WalReport>>,
+        pending: Option<PendingWal>,
+    ) -> EtcdInput {
+        let r = std::sync::OnceLock::new();
+        if let Some(x) = replayed {
+            let _ = r.set(x);
+        }
+        let w = std::sync::OnceLock::new();
+        if let Some(x) = wal {
+            let _ = w.set(x);
+        }
+        EtcdInput {
+            db_path,
+            base,
+            replayed: r,
+            wal: w,
+            merge: None,
+            pending,
         }
     }
 
-    /// Opens the bytes as an etcd db.
+    /// Records the WAL report, prints its summary to stderr and notes lost
+    /// entries for the exit status (once).
+    fn report(&self, report: etcd_store::datadir::WalReport) {
+        if self.wal.set(Some(report)).is_ok() {
+            if let Some(line) = self.wal_line() {
+                eprintln!("{line}");
+            }
+            if self.wal().ok().flatten().is_some_and(|r| r.lost_entries()) {
+                WAL_LOST_ENTRIES.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// What reading and replaying the WAL did (`None`: no WAL read); a
+    /// pending WAL is replayed now.
+    pub fn wal(&self) -> Result<Option<&etcd_store::datadir::WalReport>> {
+        if self.wal.get().is_none() && self.pending.is_some() {
+            self.etcd()?;
+        }
+        Ok(self.wal.get().and_then(|w| w.as_ref()))
+    }
+
+    /// The bytes of the whole store: the replayed (or merged) db, or the db
+    /// file. A pending WAL is replayed now and the db written again.
+    pub fn bytes(&self) -> Result<&[u8]> {
+        if let Some(p) = &self.pending {
+            if self.replayed.get().is_none() {
+                let db = etcd_store::EtcdDb::open(self.base.as_ref())
+                    .with_context(|| {
+                        format!("{}: cannot open as an etcd db", self.db_path.display())
+                    })
+                    .map_err(salvage_hint)?;
+                let base = db
+                    .live(0)
+                    .with_context(|| self.db_path.display().to_string())?;
+                let segs = p.segments();
+                let (replay, overlay, report) = p.replay(&db, &base, &segs)?;
+                drop(overlay);
+                drop(base);
+                let bytes = if replay.changes_store() {
+                    let cur = std::io::Cursor::new(Vec::with_capacity(
+                        self.base.as_ref().len() + (1 << 20),
+                    ));
+                    let out = replay.write_db(&db, cur).with_context(|| {
+                        format!("{}: writing the replayed db", self.db_path.display())
+                    })?;
+                    Some(out.into_inner())
+                } else {
+                    None
+                };
+                let _ = self.replayed.set(bytes);
+                self.report(report);
+            }
+        }
+        Ok(match self.replayed.get() {
+            Some(Some(v)) => v,
+            _ => self.base.as_ref(),
+        })
+    }
+
+    /// Opens the whole store (the WAL replayed) as an etcd db.
     pub fn etcd(&self) -> Result<etcd_store::EtcdDb<&[u8]>> {
-        etcd_store::EtcdDb::open(self.bytes())
+        etcd_store::EtcdDb::open(self.bytes()?)
             .with_context(|| format!("{}: cannot open as an etcd db", self.db_path.display()))
+    }
+
+    /// A reader of the live keys: the WAL replay is laid over the db's own
+    /// view, which costs the replay and no more.
+    pub fn reader(&self) -> Result<Reader<'_>> {
+        let overlay = self.pending.is_some() && self.replayed.get().is_none();
+        let bytes = if overlay {
+            self.base.as_ref()
+        } else {
+            self.bytes()?
+        };
+        let db = etcd_store::EtcdDb::open(bytes)
+            .with_context(|| format!("{}: cannot open as an etcd db", self.db_path.display()))?;
+        Ok(Reader {
+            input: self,
+            db,
+            overlay,
+            whole: std::sync::OnceLock::new(),
+        })
     }
 
     /// The WAL part of a summary, one line, for stderr.
     pub fn wal_line(&self) -> Option<String> {
-        let w = self.wal.as_ref()?;
+        let w = self.wal.get()?.as_ref()?;
         let r = &w.replay;
         let applied = match (r.first_index, r.last_index) {
             (Some(a), Some(b)) => format!(
@@ -493,6 +716,7 @@ fn open_source_until(
     w: &crate::args::WalArgs,
     always_rewrite: bool,
     until_index: Option<u64>,
+    lazy: bool,
 ) -> Result<EtcdInput> {
     use etcd_store::datadir;
     let layout = datadir::locate(path, w.wal_dir.as_deref(), w.no_wal)
@@ -508,29 +732,28 @@ fn open_source_until(
         }
         let base = map(&layout.db)?;
         not_a_backup(&layout.db, &base)?;
-        return Ok(EtcdInput {
-            db_path: layout.db,
+        return Ok(EtcdInput::new(
+            layout.db,
             base,
-            replayed: None,
-            wal: None,
-            merge: None,
-        });
+            Some(None),
+            Some(None),
+            None,
+        ));
     }
-    let maps: Vec<(String, Bytes)> = layout
+    let maps: Vec<(String, Bytes, u64, u64)> = layout
         .segments
         .iter()
-        .map(|(p, _, _)| {
+        .map(|(p, seq, index)| {
             let name = p
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            map(p).map(|b| (name, b))
+            map(p).map(|b| (name, b, *seq, *index))
         })
         .collect::<Result<_>>()?;
     let segments: Vec<(String, etcd_store::wal::Segment<'_>)> = maps
         .iter()
-        .zip(&layout.segments)
-        .map(|((n, b), (_, seq, index))| {
+        .map(|(n, b, seq, index)| {
             (
                 n.clone(),
                 etcd_store::wal::Segment {
@@ -591,6 +814,31 @@ fn open_source_until(
     } else {
         datadir::Until::End
     };
+    let wal_dir = layout
+        .wal_dir
+        .as_deref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let ignored: Vec<String> = layout
+        .ignored
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    if lazy && !always_rewrite && until_index.is_none() {
+        // Replayed when first read (see EtcdInput::reader).
+        drop(db);
+        drop(segments);
+        let pending = PendingWal {
+            segments: maps,
+            start,
+            until,
+            wal_dir,
+            ignored,
+            notes,
+            shown: layout.wal_dir.clone().unwrap_or_else(|| path.to_path_buf()),
+        };
+        return Ok(EtcdInput::new(db_path, base, None, None, Some(pending)));
+    }
     let (replay, mut report) = datadir::replay_wal(
         &db,
         &segments,
@@ -607,16 +855,8 @@ fn open_source_until(
             layout.wal_dir.as_deref().unwrap_or(path).display()
         )
     })?;
-    report.wal_dir = layout
-        .wal_dir
-        .as_deref()
-        .map(|p| p.display().to_string())
-        .unwrap_or_default();
-    report.ignored = layout
-        .ignored
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect();
+    report.wal_dir = wal_dir;
+    report.ignored = ignored;
     report.notes.extend(notes);
     let replayed = if replay.is_empty() || !(always_rewrite || replay.changes_store()) {
         None
@@ -628,13 +868,10 @@ fn open_source_until(
         Some(out.into_inner())
     };
     drop(db);
-    Ok(EtcdInput {
-        db_path,
-        base,
-        replayed,
-        wal: Some(report),
-        merge: None,
-    })
+    drop(segments);
+    let input = EtcdInput::new(db_path, base, Some(replayed), None, None);
+    input.report(report);
+    Ok(input)
 }
 
 /// The db file `--salvage` reads for `path`: the file itself, or the db of

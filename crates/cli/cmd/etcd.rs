@@ -317,8 +317,9 @@ fn ls(
             view.keys.len() as u64,
         ));
     }
-    let db = open_etcd(path, wal).map_err(crate::input::salvage_hint)?;
-    let view = db
+    let input = crate::input::open_input(path, wal).map_err(crate::input::salvage_hint)?;
+    let reader = input.reader().map_err(crate::input::salvage_hint)?;
+    let view = reader
         .live(rev)
         .with_context(|| path.display().to_string())
         .map_err(crate::input::salvage_hint)?;
@@ -376,8 +377,11 @@ fn print_live(
 }
 
 fn get(path: &Path, wal: &WalArgs, key: &[u8], rev: i64, w: WriteOut) -> Result<Outcome> {
-    let db = open_etcd(path, wal)?;
-    let view = db.live(rev).with_context(|| path.display().to_string())?;
+    let input = crate::input::open_input(path, wal)?;
+    let reader = input.reader()?;
+    let view = reader
+        .live(rev)
+        .with_context(|| path.display().to_string())?;
     let found = view
         .keys
         .binary_search_by(|k| k.kv.key.cmp(key))
@@ -531,12 +535,13 @@ fn snapshot(path: &Path, wal: &WalArgs, output: &Path, force: bool, json: bool) 
     let rev = db
         .current_revision()
         .with_context(|| path.display().to_string())?;
-    let lost = input.wal.as_ref().is_some_and(|w| w.lost_entries());
+    let wal_report = input.wal()?;
+    let lost = wal_report.is_some_and(|w| w.lost_entries());
     if json {
         out::json_line(
             &mut out::stdout(),
             &serde_json::json!({"output": output.display().to_string(), "size": size, "revision": rev,
-                "consistent_index": db.meta().consistent_index, "wal": input.wal}),
+                "consistent_index": db.meta().consistent_index, "wal": wal_report}),
         )?;
     } else {
         println!(

@@ -60,7 +60,7 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
         None => Some(crate::input::open_input(&a.db, &a.wal).map_err(crate::input::salvage_hint)?),
     };
     let edb = match &input {
-        Some(i) => Some(i.etcd().map_err(crate::input::salvage_hint)?),
+        Some(i) => Some(i.reader().map_err(crate::input::salvage_hint)?),
         None => None,
     };
     let file_bytes: &[u8] = match (&whole, &input) {
@@ -87,7 +87,10 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
     let (view, salvage_report) = read?;
     let source_sha =
         source_sha.map_err(|_| anyhow::anyhow!("hashing {} failed", db_path.display()))?;
-    let wal_report = input.as_ref().and_then(|i| i.wal.clone());
+    let wal_report = match &input {
+        Some(i) => i.wal()?.cloned(),
+        None => None,
+    };
     let merge_report = input.as_ref().and_then(|i| i.merge.clone());
     let source_name = match &input {
         Some(i) if i.merge.is_some() => format!(
@@ -353,8 +356,8 @@ fn records_of(path: &Path, wal: &WalArgs) -> Result<(Vec<Record>, i64)> {
     match load(path, wal)? {
         Source::Backup(m, r) => Ok((r, m.revision)),
         Source::Db(input) => {
-            let db = input.etcd()?;
-            let v = db.live(0).with_context(|| path.display().to_string())?;
+            let reader = input.reader()?;
+            let v = reader.live(0).with_context(|| path.display().to_string())?;
             Ok((v.keys.iter().map(Record::from_live).collect(), v.revision))
         }
     }
@@ -388,14 +391,14 @@ pub fn inspect(
         match load(path, wal).map_err(crate::input::salvage_hint)? {
             Source::Backup(m, r) => (r, m.revision, "backup"),
             Source::Db(input) => {
-                wal_report = input.wal.clone();
                 merge_report = input.merge.clone();
-                let db = input.etcd()?;
-                let v = db
+                let reader = input.reader()?;
+                let v = reader
                     .live(0)
                     .with_context(|| path.display().to_string())
                     .map_err(crate::input::salvage_hint)?;
-                let kind = if db.trailer().is_some() {
+                wal_report = input.wal()?.cloned();
+                let kind = if reader.db().trailer().is_some() {
                     "etcd snapshot file"
                 } else {
                     "etcd db"
