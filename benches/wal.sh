@@ -6,8 +6,8 @@
 #     (examples/wal_bench.rs, which also makes the data dir: the db, a raft
 #     snapshot at its consistent index and one 64 MB segment of
 #     Milvus-shaped puts, deletes and txns);
-#   - `boltsnap export DIR` (WAL replayed, the db rewritten with the
-#     replayed revisions) against `boltsnap export DIR --no-wal`: wall time
+#   - `boltsnap export DIR` (WAL replayed, its keys laid over the db's
+#     live view) against `boltsnap export DIR --no-wal`: wall time
 #     and peak RSS.
 #
 #   bash benches/wal.sh [MB]     MB: WAL size, default 64
