@@ -29,9 +29,16 @@
 //!   current one is scheduled in `meta` (a restarted etcd finishes it);
 //! - alarms: NOSPACE rejects puts, lease grants and txns with a put at the
 //!   top level; CORRUPT rejects every KV and lease request;
-//! - auth: enable and disable; with auth on, a request whose auth revision
-//!   is older than the store's, or that names no user, is rejected.
+//! - auth: enable (needs a root user with the root role; the auth revision
+//!   stays) and disable (the revision moves up); users and roles added,
+//!   deleted, granted and revoked as etcd does it ([`auth`]), each change
+//!   moving the revision up, refused with auth on unless the request's user
+//!   has the root role; with auth on, a put, delete or txn whose auth
+//!   revision is older than the store's, or that names no user, is
+//!   rejected (key permissions of users without the root role are not
+//!   checked: see docs/etcd-wal.md).
 
+pub mod auth;
 pub mod request;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -88,8 +95,10 @@ pub struct ReplayStats {
     pub rejected: u64,
     /// Entries with no v3 effect: no-ops, v2 requests, reads, conf changes.
     pub no_effect: u64,
-    /// Auth requests on users and roles, not replayed (see the docs).
+    /// Auth requests on users and roles that did not decode (not replayed).
     pub auth_not_replayed: u64,
+    /// Changes to users and roles replayed.
+    pub auth_changes: u64,
     /// Compactions scheduled.
     pub compactions: u64,
 }
@@ -146,6 +155,7 @@ struct State<'v, 's> {
     alarms: BTreeSet<(u64, i32)>,
     auth_enabled: bool,
     auth_revision: u64,
+    auth: auth::AuthState,
     current: i64,
     /// Writes made at the revision being written (the next sub revision).
     subs: i64,
@@ -450,6 +460,16 @@ impl<'s> State<'_, 's> {
             .collect()
     }
 
+    /// An auth change done: `authRevision` one up.
+    fn commit_auth(&mut self) {
+        self.auth_revision += 1;
+        self.set(
+            buckets::AUTH,
+            b"authRevision",
+            Some(self.auth_revision.to_be_bytes().to_vec()),
+        );
+    }
+
     fn set(&mut self, bucket: &[u8], key: &[u8], value: Option<Vec<u8>>) {
         self.out
             .buckets
@@ -590,27 +610,44 @@ impl<'s> State<'_, 's> {
                 }
             }
             Request::AuthEnable => {
+                // Needs a root user with the root role; the revision
+                // stays (etcd reads it back, it does not commit one).
                 if !self.auth_enabled {
+                    if !self.auth.is_root(b"root") {
+                        self.out.stats.rejected += 1;
+                        return;
+                    }
                     self.auth_enabled = true;
-                    self.auth_revision += 1;
                     self.set(buckets::AUTH, b"authEnabled", Some(vec![1]));
-                    self.set(
-                        buckets::AUTH,
-                        b"authRevision",
-                        Some(self.auth_revision.to_be_bytes().to_vec()),
-                    );
                 }
             }
             Request::AuthDisable => {
                 if self.auth_enabled {
+                    if !self.auth.is_root(header.username) {
+                        self.out.stats.rejected += 1;
+                        return;
+                    }
                     self.auth_enabled = false;
-                    self.auth_revision += 1;
                     self.set(buckets::AUTH, b"authEnabled", Some(vec![0]));
-                    self.set(
-                        buckets::AUTH,
-                        b"authRevision",
-                        Some(self.auth_revision.to_be_bytes().to_vec()),
-                    );
+                    self.commit_auth();
+                }
+            }
+            Request::AuthChange(op) => {
+                // With auth on, only a user with the root role may.
+                if self.auth_enabled && !self.auth.is_root(header.username) {
+                    self.out.stats.rejected += 1;
+                    return;
+                }
+                match self.auth.apply(op, self.auth_enabled) {
+                    None => self.out.stats.rejected += 1,
+                    Some(changes) if changes.is_empty() => self.out.stats.no_effect += 1,
+                    Some(changes) => {
+                        for (bucket, key, value) in changes {
+                            self.set(bucket, &key, value);
+                        }
+                        self.commit_auth();
+                        self.out.stats.auth_changes += 1;
+                    }
                 }
             }
             Request::Auth(_) => self.out.stats.auth_not_replayed += 1,
@@ -690,6 +727,7 @@ pub fn replay_with_overlay<'s, D: AsRef<[u8]>>(
             .collect(),
         auth_enabled: cluster.auth_enabled,
         auth_revision: cluster.auth_revision.unwrap_or(0),
+        auth: auth::AuthState::read(db)?,
         current: db.current_revision()?,
         subs: 0,
         compact: db.compact_revision(),

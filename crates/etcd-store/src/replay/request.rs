@@ -161,7 +161,9 @@ pub enum Request<'a> {
     AuthEnable,
     /// Auth off.
     AuthDisable,
-    /// Another auth request (field number): users, roles, permissions.
+    /// A change to users or roles.
+    AuthChange(super::auth::AuthOp),
+    /// Another auth request (field number), or one that did not decode.
     Auth(u32),
     /// A read-only auth request (authenticate, status, get, list).
     AuthRead,
@@ -381,7 +383,10 @@ fn decode_strict(data: &[u8]) -> Result<(Header<'_>, Request<'_>), PbError> {
             1000 => Request::AuthEnable,
             1011 => Request::AuthDisable,
             1012 | 1013 | 1102 | 1106 | 1107 | 1202 => Request::AuthRead,
-            1100..=1105 | 1200..=1204 => Request::Auth(n),
+            1100..=1105 | 1200..=1204 => match super::auth::AuthOp::decode(n, v.bytes("auth")?) {
+                Some(op) => Request::AuthChange(op),
+                None => Request::Auth(n),
+            },
             1300 => {
                 let mut ver: &[u8] = &[];
                 for_each(v.bytes("cluster_version_set")?, |n, v| {
