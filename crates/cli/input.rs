@@ -490,14 +490,15 @@ impl Reader<'_> {
         }
         drop(replay);
         self.input.report(report);
-        if rev <= 0 || rev >= overlay.revision {
+        if rev <= 0 || rev == overlay.revision {
             return Ok(base.overlaid(&overlay));
         }
-        if rev <= base.revision {
+        if rev <= base.revision && rev >= overlay.compact_revision {
             drop(base);
             return self.db.live(rev).with_context(name);
         }
-        // A revision the replay made, below its newest: the whole store.
+        // A revision the replay made, below its newest, or one the whole
+        // store refuses (above its head, or compacted by the replay).
         drop(base);
         let whole = match self.whole.get() {
             Some(d) => d,

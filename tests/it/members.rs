@@ -504,8 +504,17 @@ fn cluster_crash(round: usize, lag: bool, version: crate::peers::EtcdVersion) ->
     let key = |v: &serde_json::Value| v["key"].as_str().unwrap_or_default().to_string();
     let view = |i: usize| {
         let mut last: Option<(Vec<serde_json::Value>, i64)> = None;
-        for _ in 0..20 {
+        for attempt in 0..20 {
             let o = restarted.ctl_one(i, &["get", "--prefix", "", "-w", "json"]);
+            // A member just restarted on a loaded machine can time out.
+            if !o.status.success() && attempt < 19 {
+                eprintln!(
+                    "member {i}: etcdctl get failed, again in 300 ms: {}",
+                    String::from_utf8_lossy(&o.stderr)
+                );
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                continue;
+            }
             let (mut kv, rev) = crate::wal::kvs(&crate::wal::json_of(&ok(&o, "etcdctl get")));
             kv.sort_by_key(key);
             if last.as_ref().is_some_and(|l| l.1 == rev && l.0 == kv) {

@@ -796,6 +796,30 @@ fn committed_killed_dirs_read_as_etcd_serves_them() {
         ));
         let (alone_kvs, alone_rev) = kvs(&alone);
         assert_eq!((alone_kvs.len(), alone_rev), (40, 41));
+        // --rev: the db's head is read from the db, a revision of the
+        // replay from the whole store, one past the newest is refused.
+        let at = |rev: i64| {
+            boltsnap([
+                "etcd".as_ref(),
+                "ls".as_ref(),
+                d.as_os_str(),
+                "--rev".as_ref(),
+                rev.to_string().as_ref(),
+                "-w".as_ref(),
+                "json".as_ref(),
+            ])
+        };
+        assert_eq!(kvs(&json_of(&ok(&at(41), "ls --rev 41"))), (alone_kvs, 41));
+        let mid = json_of(&ok(&at(want_rev - 1), "ls --rev inside the replay"));
+        assert_eq!(kvs(&mid).1, want_rev - 1);
+        assert_eq!(kvs(&json_of(&ok(&at(want_rev), "ls --rev head"))).0, want);
+        let future = at(want_rev + 1);
+        assert!(
+            !future.status.success()
+                && String::from_utf8_lossy(&future.stderr).contains("future revision"),
+            "{v}: --rev past the head: {}",
+            String::from_utf8_lossy(&future.stderr)
+        );
         // History sees the replayed revisions.
         let h = json_of(&ok(
             &boltsnap([

@@ -192,14 +192,23 @@ pub struct AuthState {
     pub users: std::collections::BTreeMap<Vec<u8>, AuthUser>,
     /// Roles by name.
     pub roles: std::collections::BTreeMap<Vec<u8>, AuthRole>,
+    /// etcd 3.4 rules: requests carry passwords, hashed on apply.
+    pub v34: bool,
 }
 
 impl AuthState {
     /// The users and roles of `db` (entries that do not decode are left out,
     /// as etcd would fail on them).
-    pub fn read<D: AsRef<[u8]>>(db: &crate::store::EtcdDb<D>) -> crate::error::Result<AuthState> {
+    /// `v34`: the db is an etcd 3.4 one (no `term` in meta).
+    pub fn read<D: AsRef<[u8]>>(
+        db: &crate::store::EtcdDb<D>,
+        v34: bool,
+    ) -> crate::error::Result<AuthState> {
         use crate::meta::buckets::{AUTH_ROLES, AUTH_USERS};
-        let mut s = AuthState::default();
+        let mut s = AuthState {
+            v34,
+            ..AuthState::default()
+        };
         let bolt = db.bolt();
         for name in [AUTH_USERS, AUTH_ROLES] {
             let b = match bolt.bucket(&[name]) {
@@ -227,13 +236,19 @@ impl AuthState {
 /// The bcrypt cost etcd uses by default (`--bcrypt-cost`).
 pub const BCRYPT_COST: u32 = 10;
 
-/// What a password field turns into: 3.5's hash (base64) as it is, 3.4's
-/// password hashed. `None`: etcd fails the request.
+/// `password` hashed as Go's bcrypt hashes it (`$2a$`, etcd's cost).
+fn hash(password: &str) -> Option<Vec<u8>> {
+    let h = bcrypt::hash_with_result(password, BCRYPT_COST).ok()?;
+    Some(h.format_for_version(bcrypt::Version::TwoA).into_bytes())
+}
+
+/// What a password field turns into (etcd 3.5 `selectPassword`): the
+/// hash a 3.5 member sent (base64) as it is, a password from an older
+/// member hashed. `None`: etcd fails the request.
 fn select_password(password: &str, hashed: &str) -> Option<Vec<u8>> {
     use base64::Engine;
     if !password.is_empty() && hashed.is_empty() {
-        let h = bcrypt::hash_with_result(password, BCRYPT_COST).ok()?;
-        return Some(h.format_for_version(bcrypt::Version::TwoA).into_bytes());
+        return hash(password);
     }
     base64::engine::general_purpose::STANDARD
         .decode(hashed)
@@ -259,6 +274,9 @@ impl AuthState {
                 let options = r.options.unwrap_or_default();
                 let password = if options.no_password {
                     Vec::new()
+                } else if self.v34 {
+                    // 3.4 hashes whatever it got, an empty password too.
+                    hash(&r.password)?
                 } else {
                     select_password(&r.password, &r.hashed_password)?
                 };
@@ -280,9 +298,13 @@ impl AuthState {
                 Some(vec![(AUTH_USERS, name.as_bytes().to_vec(), None)])
             }
             AuthOp::UserChangePassword(r) => {
+                let v34 = self.v34;
                 let u = self.users.get_mut(r.name.as_bytes())?;
                 let no_password = u.options.is_some_and(|o| o.no_password);
-                u.password = if no_password {
+                u.password = if v34 {
+                    // 3.4 hashes the new password whatever the options say.
+                    hash(&r.password)?
+                } else if no_password {
                     Vec::new()
                 } else {
                     select_password(&r.password, &r.hashed_password)?
@@ -471,5 +493,28 @@ mod tests {
         let h = String::from_utf8(h).unwrap();
         assert!(h.starts_with("$2a$10$"), "{h}");
         assert!(bcrypt::verify("pw", &h).unwrap());
+        // 3.4 hashes an empty password too, and a no-password user's new one.
+        let mut s = AuthState {
+            v34: true,
+            ..AuthState::default()
+        };
+        let add = AuthOp::UserAdd(UserAdd {
+            name: "u".into(),
+            options: Some(UserAddOptions { no_password: true }),
+            ..Default::default()
+        });
+        s.apply(&add, false).unwrap();
+        assert!(s.users[&b"u"[..]].password.is_empty());
+        let change = AuthOp::UserChangePassword(UserChangePassword {
+            name: "u".into(),
+            ..Default::default()
+        });
+        s.apply(&change, false).unwrap();
+        let h = String::from_utf8(s.users[&b"u"[..]].password.clone()).unwrap();
+        assert!(bcrypt::verify("", &h).unwrap());
+        // 3.5 keeps a no-password user without one.
+        s.v34 = false;
+        s.apply(&change, false).unwrap();
+        assert!(s.users[&b"u"[..]].password.is_empty());
     }
 }

@@ -577,7 +577,16 @@ impl<'s> State<'_, 's> {
                     self.out.stats.rejected += 1;
                     return;
                 }
-                for key in self.keys_of_lease(*id) {
+                let keys = self.keys_of_lease(*id);
+                // etcd checks the put permission of every attached key
+                // (`checkLeasePuts`): with auth on, a request from before
+                // the last auth change is rejected.
+                let stale = header.auth_revision == 0 || header.auth_revision < self.auth_revision;
+                if self.auth_enabled && !self.nospace() && !keys.is_empty() && stale {
+                    self.out.stats.rejected += 1;
+                    return;
+                }
+                for key in keys {
                     self.delete_key(key);
                 }
                 self.commit();
@@ -727,7 +736,7 @@ pub fn replay_with_overlay<'s, D: AsRef<[u8]>>(
             .collect(),
         auth_enabled: cluster.auth_enabled,
         auth_revision: cluster.auth_revision.unwrap_or(0),
-        auth: auth::AuthState::read(db)?,
+        auth: auth::AuthState::read(db, db.meta().term.is_none())?,
         current: db.current_revision()?,
         subs: 0,
         compact: db.compact_revision(),
