@@ -450,6 +450,11 @@ struct PendingWal {
     segments: Vec<(String, Bytes, u64, u64)>,
     start: etcd_store::wal::SnapshotMark,
     until: etcd_store::datadir::Until,
+    /// Replay options (several members: up to the index a majority holds).
+    opts: etcd_store::replay::ReplayOptions,
+    /// Write the replayed db even when the replay only moved the applied
+    /// index (`etcd snapshot`: its meta must name the last applied entry).
+    always_rewrite: bool,
     /// The WAL dir as shown, the files ignored, notes from the start point.
     wal_dir: String,
     ignored: Vec<String>,
@@ -511,21 +516,25 @@ impl Reader<'_> {
     }
 }
 
+/// Mapped segment files as the WAL reader takes them.
+fn segments_of(maps: &[(String, Bytes, u64, u64)]) -> Vec<(String, etcd_store::wal::Segment<'_>)> {
+    maps.iter()
+        .map(|(n, b, seq, index)| {
+            (
+                n.clone(),
+                etcd_store::wal::Segment {
+                    seq: *seq,
+                    index: *index,
+                    bytes: b.as_ref(),
+                },
+            )
+        })
+        .collect()
+}
+
 impl PendingWal {
     fn segments(&self) -> Vec<(String, etcd_store::wal::Segment<'_>)> {
-        self.segments
-            .iter()
-            .map(|(n, b, seq, index)| {
-                (
-                    n.clone(),
-                    etcd_store::wal::Segment {
-                        seq: *seq,
-                        index: *index,
-                        bytes: b.as_ref(),
-                    },
-                )
-            })
-            .collect()
+        segments_of(&self.segments)
     }
 
     /// Replays the WAL onto `db`, whose view at its head is `base`.
@@ -540,12 +549,7 @@ impl PendingWal {
         etcd_store::datadir::WalReport,
     )> {
         let (replay, overlay, mut report) = etcd_store::datadir::replay_wal_over(
-            db,
-            base,
-            segs,
-            self.start,
-            self.until,
-            &etcd_store::replay::ReplayOptions::default(),
+            db, base, segs, self.start, self.until, &self.opts,
         )
         .with_context(|| format!("{}: replaying the WAL", self.shown.display()))?;
         report.wal_dir = self.wal_dir.clone();
@@ -584,11 +588,12 @@ impl EtcdInput {
     /// Records the WAL report, prints its summary to stderr and notes lost
     /// entries for the exit status (once).
     fn report(&self, report: etcd_store::datadir::WalReport) {
+        let lost = report.lost_entries();
         if self.wal.set(Some(report)).is_ok() {
             if let Some(line) = self.wal_line() {
                 eprintln!("{line}");
             }
-            if self.wal().ok().flatten().is_some_and(|r| r.lost_entries()) {
+            if lost {
                 WAL_LOST_ENTRIES.store(true, std::sync::atomic::Ordering::Relaxed);
             }
         }
@@ -620,7 +625,7 @@ impl EtcdInput {
                 let (replay, overlay, report) = p.replay(&db, &base, &segs)?;
                 drop(overlay);
                 drop(base);
-                let bytes = if replay.changes_store() {
+                let bytes = if !replay.is_empty() && (p.always_rewrite || replay.changes_store()) {
                     let cur = std::io::Cursor::new(Vec::with_capacity(
                         self.base.as_ref().len() + (1 << 20),
                     ));
@@ -752,19 +757,7 @@ fn open_source_until(
             map(p).map(|b| (name, b, *seq, *index))
         })
         .collect::<Result<_>>()?;
-    let segments: Vec<(String, etcd_store::wal::Segment<'_>)> = maps
-        .iter()
-        .map(|(n, b, seq, index)| {
-            (
-                n.clone(),
-                etcd_store::wal::Segment {
-                    seq: *seq,
-                    index: *index,
-                    bytes: b.as_ref(),
-                },
-            )
-        })
-        .collect();
+    let segments = segments_of(&maps);
     let snap_bytes: Vec<(String, Vec<u8>)> = layout
         .snaps
         .iter()
@@ -825,53 +818,28 @@ fn open_source_until(
         .iter()
         .map(|p| p.display().to_string())
         .collect();
-    if lazy && !always_rewrite && until_index.is_none() {
-        // Replayed when first read (see EtcdInput::reader).
-        drop(db);
-        drop(segments);
-        let pending = PendingWal {
-            segments: maps,
-            start,
-            until,
-            wal_dir,
-            ignored,
-            notes,
-            shown: layout.wal_dir.clone().unwrap_or_else(|| path.to_path_buf()),
-        };
-        return Ok(EtcdInput::new(db_path, base, None, None, Some(pending)));
-    }
-    let (replay, mut report) = datadir::replay_wal(
-        &db,
-        &segments,
+    drop(db);
+    drop(segments);
+    let pending = PendingWal {
+        segments: maps,
         start,
         until,
-        &etcd_store::replay::ReplayOptions {
+        opts: etcd_store::replay::ReplayOptions {
             until_index,
             ..Default::default()
         },
-    )
-    .with_context(|| {
-        format!(
-            "{}: replaying the WAL",
-            layout.wal_dir.as_deref().unwrap_or(path).display()
-        )
-    })?;
-    report.wal_dir = wal_dir;
-    report.ignored = ignored;
-    report.notes.extend(notes);
-    let replayed = if replay.is_empty() || !(always_rewrite || replay.changes_store()) {
-        None
-    } else {
-        let cur = std::io::Cursor::new(Vec::with_capacity(base.as_ref().len() + (1 << 20)));
-        let out = replay
-            .write_db(&db, cur)
-            .with_context(|| format!("{}: writing the replayed db", db_path.display()))?;
-        Some(out.into_inner())
+        always_rewrite,
+        wal_dir,
+        ignored,
+        notes,
+        shown: layout.wal_dir.clone().unwrap_or_else(|| path.to_path_buf()),
     };
-    drop(db);
-    drop(segments);
-    let input = EtcdInput::new(db_path, base, Some(replayed), None, None);
-    input.report(report);
+    let input = EtcdInput::new(db_path, base, None, None, Some(pending));
+    if !lazy || always_rewrite || until_index.is_some() {
+        // The whole store now; otherwise replayed when first read (see
+        // EtcdInput::reader).
+        input.bytes()?;
+    }
     Ok(input)
 }
 
