@@ -42,9 +42,20 @@ fn walk_json(root: &Tree) -> String {
 
 fn go_accepts(root: &Tree, opts: BuilderOptions, tag: &str) {
     let bytes = build(root, opts);
-    let dir = std::env::temp_dir().join(format!("boltsnap-writer-go-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let f = dir.join(format!("{tag}.db"));
+    // One dir per call, removed when the call ends, passed or failed.
+    struct Scratch(std::path::PathBuf);
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = Scratch(
+        std::env::temp_dir().join(format!("boltsnap-writer-go-{}-{n}", std::process::id())),
+    );
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let f = dir.0.join(format!("{tag}.db"));
     std::fs::write(&f, &bytes).unwrap();
     let (code, out, err) = run_gobolt(&["check".as_ref(), f.as_os_str()]).unwrap();
     assert_eq!(
@@ -69,7 +80,6 @@ fn go_accepts(root: &Tree, opts: BuilderOptions, tag: &str) {
         f.display(),
         String::from_utf8_lossy(&out)
     );
-    let _ = std::fs::remove_file(&f);
 }
 
 proptest! {
