@@ -309,6 +309,20 @@ pub struct EtcdDbArg {
     pub wal: WalArgs,
 }
 
+/// An etcd db and a key: `DB KEY [MORE_MEMBERS]...` (the key before the
+/// optional members, so that it is never taken for one).
+#[derive(Args, Debug)]
+pub struct EtcdDbKeyArg {
+    /// An etcd data dir (holding `member/`), a `member/` dir, a db
+    /// (`member/snap/db`), or a `snapshot save` file (its sha256 trailer is
+    /// verified). A data dir's WAL is replayed onto its db.
+    pub path: PathBuf,
+    /// The key.
+    pub key: String,
+    #[command(flatten)]
+    pub wal: WalArgs,
+}
+
 /// How a data dir's write-ahead log is used.
 #[derive(Args, Debug, Clone, Default)]
 pub struct WalArgs {
@@ -395,9 +409,7 @@ pub enum EtcdCommand {
     /// The value of one key at the head (or at --rev); exit 1 if it is not live.
     Get {
         #[command(flatten)]
-        db: EtcdDbArg,
-        /// The key.
-        key: String,
+        db: EtcdDbKeyArg,
         /// The revision to read at (0: the newest).
         #[arg(long, default_value_t = 0)]
         rev: i64,
@@ -408,9 +420,7 @@ pub enum EtcdCommand {
     /// Every revision of one key still on disk: puts and deletes, with leases.
     History {
         #[command(flatten)]
-        db: EtcdDbArg,
-        /// The key.
-        key: String,
+        db: EtcdDbKeyArg,
         /// Output format (simple or json).
         #[arg(short = 'w', long = "write-out", value_enum, default_value_t)]
         write_out: KvWriteOut,
@@ -644,4 +654,17 @@ pub enum BoltCommand {
     /// Repairs, always into a new file: the input is never modified.
     #[command(subcommand)]
     Surgery(SurgeryCommand),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// clap's own consistency checks of every subcommand (positional
+    /// order, conflicts, names), which a release build skips.
+    #[test]
+    fn command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
 }

@@ -34,14 +34,11 @@ pub fn run(c: EtcdCommand) -> Result<Outcome> {
             write_out.into(),
             salvage,
         ),
-        EtcdCommand::Get {
-            db,
-            key,
-            rev,
-            write_out,
-        } => get(&db.path, &db.wal, key.as_bytes(), rev, write_out.into()),
-        EtcdCommand::History { db, key, write_out } => {
-            history(&db.path, &db.wal, key.as_bytes(), write_out.into())
+        EtcdCommand::Get { db, rev, write_out } => {
+            get(&db.path, &db.wal, db.key.as_bytes(), rev, write_out.into())
+        }
+        EtcdCommand::History { db, write_out } => {
+            history(&db.path, &db.wal, db.key.as_bytes(), write_out.into())
         }
         EtcdCommand::Hashkv {
             db,
