@@ -228,6 +228,39 @@ impl<'a> KeyValueRef<'a> {
         out.push(b'}');
     }
 
+    /// Appends the protobuf encoding to `out`, byte for byte as etcd (Go's
+    /// protobuf) and prost write it: fields in number order, zero numbers
+    /// and empty bytes left out.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        fn varint(out: &mut Vec<u8>, mut v: u64) {
+            while v >= 0x80 {
+                out.push((v as u8) | 0x80);
+                v >>= 7;
+            }
+            out.push(v as u8);
+        }
+        let bytes = |out: &mut Vec<u8>, tag: u8, b: &[u8]| {
+            if !b.is_empty() {
+                out.push(tag);
+                varint(out, b.len() as u64);
+                out.extend_from_slice(b);
+            }
+        };
+        let number = |out: &mut Vec<u8>, tag: u8, n: i64| {
+            if n != 0 {
+                out.push(tag);
+                // int64: a negative number is its two's complement, 10 bytes.
+                varint(out, n as u64);
+            }
+        };
+        bytes(out, 0x0a, self.key);
+        number(out, 0x10, self.create_revision);
+        number(out, 0x18, self.mod_revision);
+        number(out, 0x20, self.version);
+        bytes(out, 0x2a, self.value);
+        number(out, 0x30, self.lease);
+    }
+
     /// An owned copy.
     pub fn to_owned(&self) -> KeyValue {
         KeyValue {
@@ -327,7 +360,10 @@ mod tests {
             let ours = KeyValueRef::decode(&b).unwrap();
             prop_assert_eq!(ours.to_owned(), kv.clone());
             prop_assert_eq!(KeyValueRef::decode_key(&b).unwrap(), &kv.key[..]);
-            prop_assert_eq!(KeyValue::decode(&b[..]).unwrap(), kv);
+            prop_assert_eq!(KeyValue::decode(&b[..]).unwrap(), kv.clone());
+            let mut enc = vec![7u8];
+            kv.as_ref().encode(&mut enc);
+            prop_assert_eq!(&enc[1..], &b[..], "encode appends prost's bytes");
         }
 
         #[test]
@@ -336,7 +372,10 @@ mod tests {
             // Varints of one to four bytes: the fast paths and their edges.
             let kv = KeyValue { key, create_revision: c, mod_revision: m, version: v, value, lease: l };
             let b = kv.encode_to_vec();
-            prop_assert_eq!(KeyValueRef::decode(&b).unwrap().to_owned(), kv);
+            prop_assert_eq!(KeyValueRef::decode(&b).unwrap().to_owned(), kv.clone());
+            let mut enc = Vec::new();
+            kv.as_ref().encode(&mut enc);
+            prop_assert_eq!(enc, b);
         }
 
         #[test]

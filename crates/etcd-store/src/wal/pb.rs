@@ -74,7 +74,19 @@ impl<'a> Fields<'a> {
         Fields { buf }
     }
 
+    #[inline]
     fn varint(&mut self) -> Result<u64, PbError> {
+        // Tags, lengths and small numbers: one byte.
+        if let Some((&b, rest)) = self.buf.split_first() {
+            if b < 0x80 {
+                self.buf = rest;
+                return Ok(u64::from(b));
+            }
+        }
+        self.varint_long()
+    }
+
+    fn varint_long(&mut self) -> Result<u64, PbError> {
         let mut v = 0u64;
         for i in 0..10 {
             let Some((&b, rest)) = self.buf.split_first() else {
@@ -89,6 +101,7 @@ impl<'a> Fields<'a> {
         Err(PbError("varint longer than 10 bytes".into()))
     }
 
+    #[inline]
     fn take(&mut self, n: u64) -> Result<&'a [u8], PbError> {
         let n = usize::try_from(n).unwrap_or(usize::MAX);
         if n > self.buf.len() {
@@ -103,6 +116,7 @@ impl<'a> Fields<'a> {
     }
 
     /// The next field: its number and value; `None` at the end.
+    #[inline]
     pub fn next_field(&mut self) -> Result<Option<(u32, Value<'a>)>, PbError> {
         if self.buf.is_empty() {
             return Ok(None);
