@@ -544,7 +544,7 @@ impl PendingWal {
         base: &etcd_store::LiveView<'s>,
         segs: &[(String, etcd_store::wal::Segment<'s>)],
     ) -> Result<(
-        etcd_store::replay::Replay,
+        etcd_store::replay::Replay<'s>,
         etcd_store::replay::Overlay<'s>,
         etcd_store::datadir::WalReport,
     )> {

@@ -323,8 +323,19 @@ impl EtcdServer {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// Runs etcdctl with stdin.
+    /// Runs etcdctl with stdin and asserts success; returns stdout.
     pub fn ctl_stdin(&self, args: &[&str], input: &str) -> String {
+        let out = self.ctl_stdin_output(args, input);
+        assert!(
+            out.status.success(),
+            "etcdctl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs etcdctl with stdin.
+    pub fn ctl_stdin_output(&self, args: &[&str], input: &str) -> std::process::Output {
         use std::io::Write as _;
         let mut c = Command::new(&self.bins.etcdctl);
         c.env("ETCDCTL_API", "3")
@@ -345,13 +356,7 @@ impl EtcdServer {
             .expect("stdin")
             .write_all(input.as_bytes())
             .expect("write stdin");
-        let out = child.wait_with_output().expect("etcdctl");
-        assert!(
-            out.status.success(),
-            "etcdctl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        child.wait_with_output().expect("etcdctl")
     }
 
     /// Stops the member (SIGTERM, then wait) and returns its db path.

@@ -222,13 +222,13 @@ impl WalReport {
 
 /// Reads the WAL `segments` (every segment of the dir, in name order, with
 /// their file names) from `start`, and replays it onto `db`.
-pub fn replay_wal<D: AsRef<[u8]> + Sync>(
-    db: &EtcdDb<D>,
-    segments: &[(String, Segment<'_>)],
+pub fn replay_wal<'s, D: AsRef<[u8]> + Sync>(
+    db: &'s EtcdDb<D>,
+    segments: &[(String, Segment<'s>)],
     start: SnapshotMark,
     until: Until,
     opts: &ReplayOptions,
-) -> Result<(Replay, WalReport)> {
+) -> Result<(Replay<'s>, WalReport)> {
     let base = db.live(0)?;
     replay_wal_over(db, &base, segments, start, until, opts).map(|(r, _, rep)| (r, rep))
 }
@@ -244,7 +244,7 @@ pub fn replay_wal_over<'s, D: AsRef<[u8]> + Sync>(
     start: SnapshotMark,
     until: Until,
     opts: &ReplayOptions,
-) -> Result<(Replay, Overlay<'s>, WalReport)> {
+) -> Result<(Replay<'s>, Overlay<'s>, WalReport)> {
     let segs: Vec<Segment<'s>> = segments.iter().map(|(_, s)| *s).collect();
     let log = wal::read(&segs, start).map_err(|e| Error::InvalidArgument(format!("WAL: {e}")))?;
     let first = segs

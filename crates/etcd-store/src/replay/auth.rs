@@ -397,6 +397,72 @@ impl AuthState {
         }
     }
 
+    /// Whether `user` may read (`write` false) or write the key `key`
+    /// (`range_end` empty) or the range `[key, range_end)` (`"\0"`: every
+    /// key from `key` on), as etcd's auth store decides with auth on: a
+    /// user that does not exist may not, one with the root role may, any
+    /// other needs the permissions of its roles (READ, WRITE, READWRITE):
+    /// one that holds the key, or, for a range, ones that together cover it
+    /// without a gap.
+    pub fn permitted(&self, user: &[u8], key: &[u8], range_end: &[u8], write: bool) -> bool {
+        let Some(u) = self.users.get(user) else {
+            return false;
+        };
+        if self.is_root(user) {
+            return true;
+        }
+        // Each permission as an interval [begin, end); an empty bound is
+        // past every key (etcd's "affine" byte order); a permission on one
+        // key is [key, key + "\0").
+        let mut held: Vec<(&[u8], Vec<u8>)> = Vec::new();
+        for name in &u.roles {
+            let Some(role) = self.roles.get(name.as_bytes()) else {
+                continue;
+            };
+            for p in &role.key_permission {
+                let kind_ok = match p.perm_type {
+                    0 => !write,
+                    1 => write,
+                    2 => true,
+                    _ => false,
+                };
+                if !kind_ok {
+                    continue;
+                }
+                let end = match p.range_end.as_slice() {
+                    [] => point_end(&p.key),
+                    [0] => Vec::new(),
+                    e => e.to_vec(),
+                };
+                held.push((p.key.as_slice(), end));
+            }
+        }
+        if range_end.is_empty() {
+            let end = point_end(key);
+            return held.iter().any(|(b, e)| overlaps(key, &end, b, e));
+        }
+        let end: &[u8] = if range_end == [0] { &[] } else { range_end };
+        let mut over: Vec<&(&[u8], Vec<u8>)> = held
+            .iter()
+            .filter(|(b, e)| overlaps(key, end, b, e))
+            .collect();
+        over.sort_by(|x, y| affine(x.0, y.0));
+        let Some(((first_begin, first_end), rest)) = over.split_first().map(|(f, r)| (*f, r))
+        else {
+            return false;
+        };
+        let mut reach: &[u8] = first_end;
+        for (b, e) in rest.iter().map(|x| (x.0, x.1.as_slice())) {
+            if affine(reach, b).is_lt() {
+                return false;
+            }
+            if affine(e, reach).is_gt() {
+                reach = e;
+            }
+        }
+        affine(reach, end).is_ge() && affine(first_begin, key).is_le()
+    }
+
     /// Whether `user` exists and has the root role (what enabling auth,
     /// and any auth change while it is on, needs).
     pub fn is_root(&self, user: &[u8]) -> bool {
@@ -404,6 +470,32 @@ impl AuthState {
             .get(user)
             .is_some_and(|u| u.roles.binary_search_by(|r| r.as_str().cmp("root")).is_ok())
     }
+}
+
+/// etcd's byte order for interval bounds: an empty bound is past every key.
+fn affine(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    match (a.is_empty(), b.is_empty()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Greater,
+        (false, true) => std::cmp::Ordering::Less,
+        (false, false) => a.cmp(b),
+    }
+}
+
+/// The end of the one-key interval of `key`: `key + "\0"`.
+fn point_end(key: &[u8]) -> Vec<u8> {
+    let mut e = Vec::with_capacity(key.len() + 1);
+    e.extend_from_slice(key);
+    e.push(0);
+    e
+}
+
+/// Whether the query `[qb, qe)` meets the held interval `[nb, ne)`, as
+/// etcd's interval tree decides it.
+fn overlaps(qb: &[u8], qe: &[u8], nb: &[u8], ne: &[u8]) -> bool {
+    let left = affine(qb, nb).is_lt() && affine(qe, nb).is_le();
+    let right = affine(qb, ne).is_ge();
+    !left && !right
 }
 
 #[cfg(test)]
@@ -453,6 +545,63 @@ mod tests {
             .is_none());
         assert!(s.apply(&AuthOp::UserDelete("root".into()), false).is_some());
         assert!(s.users.is_empty());
+    }
+
+    #[test]
+    fn key_permissions_are_checked_as_etcd_checks_them() {
+        let mut s = AuthState::default();
+        s.apply(&add("u"), false).unwrap();
+        s.apply(&add("root"), false).unwrap();
+        s.apply(&AuthOp::RoleAdd("root".into()), false).unwrap();
+        s.apply(&AuthOp::UserGrantRole("root".into(), "root".into()), false)
+            .unwrap();
+        for r in ["r1", "r2"] {
+            s.apply(&AuthOp::RoleAdd(r.into()), false).unwrap();
+            s.apply(&AuthOp::UserGrantRole("u".into(), r.into()), false)
+                .unwrap();
+        }
+        let grant = |s: &mut AuthState, r: &str, k: &[u8], e: &[u8], t: i32| {
+            s.apply(
+                &AuthOp::RoleGrantPermission(RoleGrantPermission {
+                    name: r.into(),
+                    perm: Some(Permission {
+                        perm_type: t,
+                        key: k.to_vec(),
+                        range_end: e.to_vec(),
+                    }),
+                }),
+                false,
+            )
+            .unwrap();
+        };
+        // r1: read [a, c), readwrite the key "k"; r2: write [c, e) and
+        // [e, g), read from "x" on.
+        grant(&mut s, "r1", b"a", b"c", 0);
+        grant(&mut s, "r1", b"k", b"", 2);
+        grant(&mut s, "r2", b"c", b"e", 1);
+        grant(&mut s, "r2", b"e", b"g", 1);
+        grant(&mut s, "r2", b"x", b"\0", 0);
+        let p = |k: &[u8], e: &[u8], w: bool| s.permitted(b"u", k, e, w);
+        // Keys.
+        assert!(p(b"a", b"", false) && p(b"bzz", b"", false));
+        assert!(!p(b"a", b"", true), "read only");
+        assert!(!p(b"c", b"", false), "c is outside [a, c)");
+        assert!(p(b"k", b"", true) && p(b"k", b"", false));
+        assert!(!p(b"k0", b"", true), "a key permission holds that key only");
+        assert!(p(b"zzz", b"", false) && !p(b"w", b"", false));
+        // Ranges: inside one permission, across two that touch, with a
+        // gap, past the end, and to the end of the key space.
+        assert!(p(b"a", b"b", false) && p(b"a", b"c", false));
+        assert!(!p(b"a", b"d", false));
+        assert!(p(b"c", b"g", true), "[c, e) and [e, g) cover [c, g)");
+        assert!(!p(b"c", b"h", true));
+        assert!(!p(b"b", b"f", true), "b is not writable");
+        assert!(p(b"x", b"\0", false) && p(b"y", b"z", false));
+        assert!(!p(b"w", b"\0", false));
+        assert!(!p(b"c", b"\0", true), "[c, g) ends");
+        // Root may do anything; a user that does not exist, nothing.
+        assert!(s.permitted(b"root", b"anything", b"\0", true));
+        assert!(!s.permitted(b"nobody", b"a", b"", false));
     }
 
     #[test]

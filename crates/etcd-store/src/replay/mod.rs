@@ -28,26 +28,31 @@
 //! - compaction: a revision above the compacted one and not above the
 //!   current one is scheduled in `meta` (a restarted etcd finishes it);
 //! - alarms: NOSPACE rejects puts, lease grants and txns with a put at the
-//!   top level; CORRUPT rejects every KV and lease request;
+//!   top level; CORRUPT rejects every KV and lease request; an alarm raised
+//!   or cleared during the log switches appliers as etcd does (no auth
+//!   checks under an alarm raised there; see docs/etcd-wal.md);
 //! - auth: enable (needs a root user with the root role; the auth revision
 //!   stays) and disable (the revision moves up); users and roles added,
 //!   deleted, granted and revoked as etcd does it ([`auth`]), each change
 //!   moving the revision up, refused with auth on unless the request's user
 //!   has the root role; with auth on, a put, delete or txn whose auth
 //!   revision is older than the store's, or that names no user, is
-//!   rejected (key permissions of users without the root role are not
-//!   checked: see docs/etcd-wal.md).
+//!   rejected, and so is one by a user without the root role that its
+//!   roles' key permissions do not allow ([`auth::AuthState::permitted`];
+//!   see docs/etcd-wal.md for which releases' rules).
 
 pub mod auth;
 pub mod request;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use rustc_hash::FxHashMap;
+
 use prost::Message;
 
 use crate::cluster::{AlarmMember, Lease};
 use crate::error::{Error, Result};
-use crate::kv::{KeyValue, KeyValueRef};
+use crate::kv::KeyValueRef;
 use crate::live::{LiveKey, LiveView};
 use crate::meta::buckets;
 use crate::revision::{Revision, RevisionKey};
@@ -103,25 +108,27 @@ pub struct ReplayStats {
     pub compactions: u64,
 }
 
-/// One write to the `key` bucket.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Write {
+/// One write to the `key` bucket. Its key and value borrow the WAL's
+/// entries or the db (a put with `ignore_value` keeps the db's value).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Write<'s> {
     /// Its revision.
     pub rev: Revision,
     /// A delete (the KeyValue then holds the key only).
     pub tombstone: bool,
     /// The KeyValue.
-    pub kv: KeyValue,
+    pub kv: KeyValueRef<'s>,
 }
 
 /// Writes to buckets other than `key`: (bucket, key) to the new value, `None` for a delete.
 pub type BucketWrites = BTreeMap<(Vec<u8>, Vec<u8>), Option<Vec<u8>>>;
 
-/// The outcome of a replay.
+/// The outcome of a replay. It borrows what the replay read: the WAL's
+/// entries and the db.
 #[derive(Clone, Debug, Default)]
-pub struct Replay {
+pub struct Replay<'s> {
     /// New `key`-bucket entries in revision order.
-    pub writes: Vec<Write>,
+    pub writes: Vec<Write<'s>>,
     /// Changes to other buckets: `(bucket, key) -> Some(value)` to put,
     /// `None` to delete.
     pub buckets: BucketWrites,
@@ -144,15 +151,34 @@ struct Cur<'s> {
     value: &'s [u8],
 }
 
+impl<'s> Cur<'s> {
+    fn of(k: &LiveKey<'s>) -> Self {
+        Cur {
+            create: k.kv.create_revision,
+            modr: k.kv.mod_revision,
+            sub: k.revision.sub,
+            version: k.kv.version,
+            lease: k.kv.lease,
+            value: k.kv.value,
+        }
+    }
+}
+
 struct State<'v, 's> {
     base: &'v LiveView<'s>,
-    /// Keys changed by the replay: `None` deleted.
-    over: BTreeMap<&'s [u8], Option<Cur<'s>>>,
+    /// Keys changed by the replay, by hash, with their states (`None`:
+    /// deleted).
+    over: FxHashMap<&'s [u8], Option<Cur<'s>>>,
+    /// The same keys in order: made when a range is first read (a log of
+    /// puts and single-key deletes never needs it), then kept up.
+    order: std::cell::OnceCell<BTreeSet<&'s [u8]>>,
     leases: BTreeMap<i64, Lease>,
     /// Lease -> keys attached at some point (filtered on use).
     lease_keys: HashMap<i64, BTreeSet<&'s [u8]>>,
     base_lease_keys: Option<HashMap<i64, Vec<usize>>>,
     alarms: BTreeSet<(u64, i32)>,
+    /// Which of etcd's appliers is in place (alarms swap them).
+    ap: Applier,
     auth_enabled: bool,
     auth_revision: u64,
     auth: auth::AuthState,
@@ -160,9 +186,29 @@ struct State<'v, 's> {
     /// Writes made at the revision being written (the next sub revision).
     subs: i64,
     compact: i64,
-    out: Replay,
+    out: Replay<'s>,
     opts: ReplayOptions,
 }
+
+/// The applier etcd applies with. At a start it wraps the full one (auth
+/// checks, then the store) in a NOSPACE cap and a CORRUPT refusal for the
+/// alarms the db holds; the first alarm of a kind raised while applying
+/// replaces it with that alarm's applier over the bare store (no auth
+/// checks, and the other alarm's rule gone), and the last of a kind
+/// cleared puts the full one back (etcd 3.4 and 3.5 `applierV3backend.Alarm`
+/// and `restoreAlarms`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Applier {
+    /// Auth checks (permissions, admin requests) made.
+    auth: bool,
+    /// NOSPACE: puts, lease grants and txns with puts refused.
+    capped: bool,
+    /// CORRUPT: every KV and lease request refused.
+    corrupt: bool,
+}
+
+const NOSPACE: i32 = 1;
+const CORRUPT: i32 = 2;
 
 /// Where `range_end` ends a range starting at `key` (`None`: one key;
 /// `Some(empty)`: no end).
@@ -174,6 +220,73 @@ fn range_of<'k>(key: &'k [u8], range_end: &'k [u8]) -> (&'k [u8], Option<&'k [u8
     }
 }
 
+/// The 8 bytes of `k` from `at` (zeros past its end) as a big-endian
+/// number: of two keys equal before `at`, the one with the smaller word is
+/// the smaller key (a key that ends is padded with zeros, and is a prefix
+/// of any key its padding equals).
+fn word(k: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    for (d, s) in w.iter_mut().zip(k.get(at..).unwrap_or_default()) {
+        *d = *s;
+    }
+    u64::from_be_bytes(w)
+}
+
+/// `items` sorted by the byte string `key` gives (no two equal). A sort by
+/// comparisons reads both keys at every step, in memory spread over the
+/// mapped WAL; this sorts numbers instead: the 8 bytes after the prefix
+/// all keys share, then the next 8 of the keys whose words tie, and so on
+/// (MSD radix by words), comparing whole keys only in small or deep ties.
+/// It was a third of the replay's time on the benchmark's log.
+fn sort_by_bytes<T: Copy>(items: Vec<T>, key: impl Fn(&T) -> &[u8] + Copy) -> Vec<T> {
+    let Ok(n) = u32::try_from(items.len()) else {
+        let mut items = items;
+        items.sort_unstable_by(|a, b| key(a).cmp(key(b)));
+        return items;
+    };
+    let Some(first) = items.first().map(key) else {
+        return items;
+    };
+    let shared = items.iter().fold(first.len(), |l, t| {
+        let k = key(t);
+        if k.get(..l) == first.get(..l) {
+            return l;
+        }
+        l.min(first.iter().zip(k).take_while(|(a, b)| a == b).count())
+    });
+    let mut order: Vec<(u64, u32)> = (0..n).map(|i| (0, i)).collect();
+    sort_run(&mut order, &items, shared, key, 0);
+    order
+        .iter()
+        .filter_map(|&(_, i)| items.get(i as usize).copied())
+        .collect()
+}
+
+/// Sorts `run`, whose keys are equal before `at`, by their bytes from `at`.
+fn sort_run<T>(
+    run: &mut [(u64, u32)],
+    items: &[T],
+    at: usize,
+    key: impl Fn(&T) -> &[u8] + Copy,
+    depth: u32,
+) {
+    let key_of = |i: u32| items.get(i as usize).map(key).unwrap_or_default();
+    for e in run.iter_mut() {
+        e.0 = word(key_of(e.1), at);
+    }
+    run.sort_unstable_by_key(|e| e.0);
+    for tie in run.chunk_by_mut(|a, b| a.0 == b.0) {
+        if tie.len() < 2 {
+            continue;
+        }
+        if tie.len() < 16 || depth >= 8 {
+            tie.sort_unstable_by(|a, b| key_of(a.1).cmp(key_of(b.1)));
+        } else {
+            sort_run(tie, items, at.saturating_add(8), key, depth + 1);
+        }
+    }
+}
+
 impl<'s> State<'_, 's> {
     fn get(&self, key: &[u8]) -> Option<Cur<'s>> {
         if let Some(c) = self.over.get(key) {
@@ -181,14 +294,37 @@ impl<'s> State<'_, 's> {
         }
         let keys = &self.base.keys;
         let i = keys.partition_point(|k| k.kv.key < key);
-        keys.get(i).filter(|k| k.kv.key == key).map(|k| Cur {
-            create: k.kv.create_revision,
-            modr: k.kv.mod_revision,
-            sub: k.revision.sub,
-            version: k.kv.version,
-            lease: k.kv.lease,
-            value: k.kv.value,
-        })
+        keys.get(i).filter(|k| k.kv.key == key).map(Cur::of)
+    }
+
+    /// The keys the replay wrote in `[key, end)` (`end` empty: no end),
+    /// ascending, with their states.
+    fn changed_in(&self, key: &[u8], end: &[u8]) -> Vec<(&'s [u8], Option<Cur<'s>>)> {
+        let upper: std::ops::Bound<&[u8]> = if end.is_empty() {
+            std::ops::Bound::Unbounded
+        } else {
+            std::ops::Bound::Excluded(end)
+        };
+        let over = &self.over;
+        self.order
+            .get_or_init(|| over.keys().copied().collect())
+            .range::<[u8], _>((std::ops::Bound::Included(key), upper))
+            .map(|&k| (k, over.get(k).copied().flatten()))
+            .collect()
+    }
+
+    /// Every key the replay wrote, ascending, with its state.
+    fn take_changes(&mut self) -> Vec<(&'s [u8], Option<Cur<'s>>)> {
+        match self.order.take() {
+            Some(order) => order
+                .into_iter()
+                .map(|k| (k, self.over.get(k).copied().flatten()))
+                .collect(),
+            None => {
+                let all: Vec<(&'s [u8], Option<Cur<'s>>)> = self.over.drain().collect();
+                sort_by_bytes(all, |c| c.0)
+            }
+        }
     }
 
     /// Live keys in `[key, end)` (end `None`: the one key; empty: no end),
@@ -204,47 +340,29 @@ impl<'s> State<'_, 's> {
         let keys = &self.base.keys;
         let mut i = keys.partition_point(|k| k.kv.key < key);
         let mut out = Vec::new();
-        let upper: std::ops::Bound<&[u8]> = if end.is_empty() {
-            std::ops::Bound::Unbounded
-        } else {
-            std::ops::Bound::Excluded(end)
-        };
-        let mut ov = self
-            .over
-            .range::<[u8], _>((std::ops::Bound::Included(key), upper))
-            .peekable();
+        let mut ov = self.changed_in(key, end).into_iter().peekable();
         loop {
             let b = keys.get(i).filter(|k| in_range(k.kv.key));
             let o = ov.peek();
             match (b, o) {
                 (None, None) => break,
-                (Some(bk), Some((ok, oc))) if **ok <= bk.kv.key => {
-                    if **ok == bk.kv.key {
+                (Some(bk), Some(&(ok, oc))) if ok <= bk.kv.key => {
+                    if ok == bk.kv.key {
                         i += 1;
                     }
                     if let Some(c) = oc {
-                        out.push((**ok, *c));
+                        out.push((ok, c));
                     }
                     ov.next();
                 }
-                (None, Some((ok, oc))) => {
+                (None, Some(&(ok, oc))) => {
                     if let Some(c) = oc {
-                        out.push((**ok, *c));
+                        out.push((ok, c));
                     }
                     ov.next();
                 }
                 (Some(bk), _) => {
-                    out.push((
-                        bk.kv.key,
-                        Cur {
-                            create: bk.kv.create_revision,
-                            modr: bk.kv.mod_revision,
-                            sub: bk.revision.sub,
-                            version: bk.kv.version,
-                            lease: bk.kv.lease,
-                            value: bk.kv.value,
-                        },
-                    ));
+                    out.push((bk.kv.key, Cur::of(bk)));
                     i += 1;
                 }
             }
@@ -301,7 +419,7 @@ impl<'s> State<'_, 's> {
                         return false;
                     }
                 }
-                Op::Range { revision } => {
+                Op::Range { revision, .. } => {
                     if *revision > self.current || (*revision > 0 && *revision <= self.compact) {
                         return false;
                     }
@@ -340,12 +458,12 @@ impl<'s> State<'_, 's> {
         let (create, version) = prev
             .as_ref()
             .map_or((main, 1), |c| (c.create, c.version + 1));
-        let kv = KeyValue {
-            key: p.key.to_vec(),
+        let kv = KeyValueRef {
+            key: p.key,
             create_revision: create,
             mod_revision: main,
             version,
-            value: value.to_vec(),
+            value,
             lease,
         };
         let rev = Revision {
@@ -360,7 +478,7 @@ impl<'s> State<'_, 's> {
         if lease != 0 {
             self.lease_keys.entry(lease).or_default().insert(p.key);
         }
-        self.over.insert(
+        self.change(
             p.key,
             Some(Cur {
                 create,
@@ -381,12 +499,21 @@ impl<'s> State<'_, 's> {
         self.out.writes.push(Write {
             rev,
             tombstone: true,
-            kv: KeyValue {
-                key: key.to_vec(),
-                ..KeyValue::default()
+            kv: KeyValueRef {
+                key,
+                ..KeyValueRef::default()
             },
         });
-        self.over.insert(key, None);
+        self.change(key, None);
+    }
+
+    /// Records the state of `key` after a write.
+    fn change(&mut self, key: &'s [u8], cur: Option<Cur<'s>>) {
+        if self.over.insert(key, cur).is_none() {
+            if let Some(order) = self.order.get_mut() {
+                order.insert(key);
+            }
+        }
     }
 
     fn delete(&mut self, d: &DeleteRange<'s>) {
@@ -476,12 +603,60 @@ impl<'s> State<'_, 's> {
             .insert((bucket.to_vec(), key.to_vec()), value);
     }
 
-    fn nospace(&self) -> bool {
-        self.alarms.iter().any(|&(_, a)| a == 1)
+    fn alarm_count(&self, alarm: i32) -> usize {
+        self.alarms.iter().filter(|&&(_, a)| a == alarm).count()
     }
 
-    fn corrupt(&self) -> bool {
-        self.alarms.iter().any(|&(_, a)| a == 2)
+    /// Whether auth is checked for this request now.
+    fn auth_on(&self) -> bool {
+        self.ap.auth && self.auth_enabled
+    }
+
+    /// etcd's permission checks of a put, delete or txn by `user`
+    /// (`authApplierV3`; 3.4 before 3.4.42 and 3.5 before 3.5.28, which do
+    /// not check the ops of nested txns, nor a txn put's lease or prev_kv).
+    fn permitted(&mut self, user: &[u8], req: &Request<'s>) -> bool {
+        if self.auth.is_root(user) {
+            return true;
+        }
+        match req {
+            Request::Put(p) => {
+                self.auth.permitted(user, p.key, &[], true)
+                    && self.lease_keys_writable(user, p.lease)
+                    && (!p.prev_kv || self.auth.permitted(user, p.key, &[], false))
+            }
+            Request::Delete(d) => self.delete_permitted(user, d),
+            Request::Txn(t) => {
+                t.compare
+                    .iter()
+                    .all(|c| self.auth.permitted(user, c.key, c.range_end, false))
+                    && t.success.iter().chain(&t.failure).all(|op| match op {
+                        Op::Range { key, range_end, .. } => {
+                            self.auth.permitted(user, key, range_end, false)
+                        }
+                        Op::Put(p) => self.auth.permitted(user, p.key, &[], true),
+                        Op::Delete(d) => self.delete_permitted(user, d),
+                        Op::Txn(_) | Op::Empty => true,
+                    })
+            }
+            _ => true,
+        }
+    }
+
+    fn delete_permitted(&self, user: &[u8], d: &DeleteRange<'_>) -> bool {
+        (!d.prev_kv || self.auth.permitted(user, d.key, d.range_end, false))
+            && self.auth.permitted(user, d.key, d.range_end, true)
+    }
+
+    /// `checkLeasePuts`: every key attached to `lease` (if it exists) may
+    /// be written by `user`.
+    fn lease_keys_writable(&mut self, user: &[u8], lease: i64) -> bool {
+        if lease == 0 || !self.leases.contains_key(&lease) || self.auth.is_root(user) {
+            return true;
+        }
+        self.keys_of_lease(lease)
+            .iter()
+            .all(|k| self.auth.permitted(user, k, &[], true))
     }
 
     fn apply(&mut self, header: &request::Header<'_>, req: &Request<'s>) {
@@ -495,22 +670,23 @@ impl<'s> State<'_, 's> {
                 | Request::LeaseRevoke { .. }
                 | Request::Range
         );
-        if kv_or_lease && self.corrupt() {
+        if kv_or_lease && self.ap.corrupt {
             self.out.stats.rejected += 1;
             return;
         }
-        // With NOSPACE etcd swaps in an applier without the auth checks.
-        let auth_checked = self.auth_enabled
-            && !self.nospace()
-            && matches!(req, Request::Put(_) | Request::Delete(_) | Request::Txn(_));
-        if auth_checked && (header.auth_revision == 0 || header.auth_revision < self.auth_revision)
+        let auth_checked =
+            self.auth_on() && matches!(req, Request::Put(_) | Request::Delete(_) | Request::Txn(_));
+        if auth_checked
+            && (header.auth_revision == 0
+                || header.auth_revision < self.auth_revision
+                || !self.permitted(header.username, req))
         {
             self.out.stats.rejected += 1;
             return;
         }
         match req {
             Request::Put(p) => {
-                if self.nospace()
+                if self.ap.capped
                     || (p.lease != 0 && !self.leases.contains_key(&p.lease))
                     || ((p.ignore_value || p.ignore_lease) && self.get(p.key).is_none())
                 {
@@ -530,7 +706,7 @@ impl<'s> State<'_, 's> {
                     .iter()
                     .chain(&t.failure)
                     .any(|o| matches!(o, Op::Put(_)));
-                if self.nospace() && top_put {
+                if self.ap.capped && top_put {
                     self.out.stats.rejected += 1;
                     return;
                 }
@@ -560,7 +736,7 @@ impl<'s> State<'_, 's> {
                 self.out.stats.compactions += 1;
             }
             Request::LeaseGrant { id, ttl } => {
-                if self.nospace() || self.leases.contains_key(id) || *id == 0 {
+                if self.ap.capped || self.leases.contains_key(id) || *id == 0 {
                     self.out.stats.rejected += 1;
                     return;
                 }
@@ -580,9 +756,16 @@ impl<'s> State<'_, 's> {
                 let keys = self.keys_of_lease(*id);
                 // etcd checks the put permission of every attached key
                 // (`checkLeasePuts`): with auth on, a request from before
-                // the last auth change is rejected.
+                // the last auth change, or from a user that may not write
+                // one of the keys, is rejected.
                 let stale = header.auth_revision == 0 || header.auth_revision < self.auth_revision;
-                if self.auth_enabled && !self.nospace() && !keys.is_empty() && stale {
+                if self.auth_on()
+                    && !keys.is_empty()
+                    && (stale
+                        || !keys
+                            .iter()
+                            .all(|k| self.auth.permitted(header.username, k, &[], true)))
+                {
                     self.out.stats.rejected += 1;
                     return;
                 }
@@ -606,13 +789,35 @@ impl<'s> State<'_, 's> {
                 .encode_to_vec();
                 match action {
                     AlarmAction::Activate if *alarm != 0 => {
+                        let first = self.alarm_count(*alarm) == 0;
                         if self.alarms.insert((*member, *alarm)) {
                             self.set(buckets::ALARM, &key, Some(Vec::new()));
+                            if first && *alarm == NOSPACE {
+                                self.ap = Applier {
+                                    auth: false,
+                                    capped: true,
+                                    corrupt: false,
+                                };
+                            } else if first && *alarm == CORRUPT {
+                                self.ap = Applier {
+                                    auth: false,
+                                    capped: false,
+                                    corrupt: true,
+                                };
+                            }
                         }
                     }
                     AlarmAction::Deactivate => {
                         if self.alarms.remove(&(*member, *alarm)) {
                             self.set(buckets::ALARM, &key, None);
+                            let last = self.alarm_count(*alarm) == 0;
+                            if last && (*alarm == NOSPACE || *alarm == CORRUPT) {
+                                self.ap = Applier {
+                                    auth: true,
+                                    capped: false,
+                                    corrupt: false,
+                                };
+                            }
                         }
                     }
                     _ => self.out.stats.no_effect += 1,
@@ -632,7 +837,7 @@ impl<'s> State<'_, 's> {
             }
             Request::AuthDisable => {
                 if self.auth_enabled {
-                    if !self.auth.is_root(header.username) {
+                    if self.ap.auth && !self.auth.is_root(header.username) {
                         self.out.stats.rejected += 1;
                         return;
                     }
@@ -643,7 +848,7 @@ impl<'s> State<'_, 's> {
             }
             Request::AuthChange(op) => {
                 // With auth on, only a user with the root role may.
-                if self.auth_enabled && !self.auth.is_root(header.username) {
+                if self.auth_on() && !self.auth.is_root(header.username) {
                     self.out.stats.rejected += 1;
                     return;
                 }
@@ -687,12 +892,12 @@ impl<'s> State<'_, 's> {
 
 /// Applies `entries` (in index order) above the db's consistent index onto
 /// `db`, whose live view at its head is `base`.
-pub fn replay<D: AsRef<[u8]>>(
+pub fn replay<'s, D: AsRef<[u8]>>(
     db: &EtcdDb<D>,
-    base: &LiveView<'_>,
-    entries: &[Entry<'_>],
+    base: &LiveView<'s>,
+    entries: &[Entry<'s>],
     opts: &ReplayOptions,
-) -> Result<Replay> {
+) -> Result<Replay<'s>> {
     replay_with_overlay(db, base, entries, opts).map(|(r, _)| r)
 }
 
@@ -720,12 +925,13 @@ pub fn replay_with_overlay<'s, D: AsRef<[u8]>>(
     base: &LiveView<'s>,
     entries: &[Entry<'s>],
     opts: &ReplayOptions,
-) -> Result<(Replay, Overlay<'s>)> {
+) -> Result<(Replay<'s>, Overlay<'s>)> {
     let cluster = db.cluster()?;
     let ci = db.meta().consistent_index.unwrap_or(0);
     let mut st = State {
         base,
-        over: BTreeMap::new(),
+        over: FxHashMap::default(),
+        order: std::cell::OnceCell::new(),
         leases: cluster.leases.iter().map(|l| (l.id, l.clone())).collect(),
         lease_keys: HashMap::new(),
         base_lease_keys: None,
@@ -734,6 +940,11 @@ pub fn replay_with_overlay<'s, D: AsRef<[u8]>>(
             .iter()
             .map(|a| (a.member_id, a.alarm))
             .collect(),
+        ap: Applier {
+            auth: true,
+            capped: cluster.alarms.iter().any(|a| a.alarm == NOSPACE),
+            corrupt: cluster.alarms.iter().any(|a| a.alarm == CORRUPT),
+        },
         auth_enabled: cluster.auth_enabled,
         auth_revision: cluster.auth_revision.unwrap_or(0),
         auth: auth::AuthState::read(db, db.meta().term.is_none())?,
@@ -743,6 +954,8 @@ pub fn replay_with_overlay<'s, D: AsRef<[u8]>>(
         out: Replay::default(),
         opts: opts.clone(),
     };
+    // At most one new key per entry for most logs: no rehash on the way.
+    st.over.reserve(entries.len().min(1 << 20));
     for e in entries {
         if opts.until_index.is_some_and(|u| e.index > u) {
             break;
@@ -778,9 +991,9 @@ pub fn replay_with_overlay<'s, D: AsRef<[u8]>>(
     st.out.revision = st.current;
     let overlay = Overlay {
         changes: st
-            .over
-            .iter()
-            .map(|(&key, cur)| {
+            .take_changes()
+            .into_iter()
+            .map(|(key, cur)| {
                 let live = cur.map(|c| LiveKey {
                     revision: Revision {
                         main: c.modr,
@@ -805,7 +1018,7 @@ pub fn replay_with_overlay<'s, D: AsRef<[u8]>>(
     Ok((st.out, overlay))
 }
 
-impl Replay {
+impl Replay<'_> {
     /// Whether the replay changed nothing in the db.
     pub fn is_empty(&self) -> bool {
         self.writes.is_empty() && self.buckets.is_empty()
@@ -913,8 +1126,7 @@ impl Replay {
             if name.as_slice() == buckets::KEY {
                 for w in &self.writes {
                     value.clear();
-                    w.kv.encode(&mut value)
-                        .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+                    w.kv.encode(&mut value);
                     b.put(
                         &RevisionKey {
                             rev: w.rev,
@@ -936,4 +1148,146 @@ impl Replay {
 /// panic.
 fn unreachable_merge() -> Result<()> {
     Err(Error::InvalidArgument("bucket merge out of order".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sort_by_bytes;
+    use crate::wal::{Entry, EntryType};
+    use crate::EtcdDb;
+    use proptest::prelude::*;
+
+    fn varint(out: &mut Vec<u8>, mut v: u64) {
+        while v >= 0x80 {
+            out.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+
+    fn field(out: &mut Vec<u8>, n: u32, b: &[u8]) {
+        varint(out, (u64::from(n) << 3) | 2);
+        varint(out, b.len() as u64);
+        out.extend_from_slice(b);
+    }
+
+    fn number(out: &mut Vec<u8>, n: u32, v: u64) {
+        varint(out, u64::from(n) << 3);
+        varint(out, v);
+    }
+
+    /// An InternalRaftRequest: `body` as field `n`, from `user` (none: no
+    /// header user, auth revision 0).
+    fn request(user: Option<&str>, n: u32, body: &[u8]) -> Vec<u8> {
+        let mut h = Vec::new();
+        number(&mut h, 1, 7);
+        if let Some(u) = user {
+            field(&mut h, 2, u.as_bytes());
+            number(&mut h, 3, 1 << 40);
+        }
+        let mut r = Vec::new();
+        field(&mut r, 100, &h);
+        field(&mut r, n, body);
+        r
+    }
+
+    fn two(a: &[u8], b: &[u8]) -> Vec<u8> {
+        let mut m = Vec::new();
+        field(&mut m, 1, a);
+        if !b.is_empty() {
+            field(&mut m, 2, b);
+        }
+        m
+    }
+
+    fn alarm(action: u64) -> Vec<u8> {
+        let mut m = Vec::new();
+        number(&mut m, 1, action);
+        number(&mut m, 2, 1);
+        number(&mut m, 3, 1); // NOSPACE
+        m
+    }
+
+    #[test]
+    fn an_alarm_raised_in_the_log_switches_appliers_as_etcd_does() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../testdata/etcd-wal/3.5.1-killed/member/snap/db");
+        let bytes = std::fs::read(path).unwrap();
+        let db = EtcdDb::open(&bytes[..]).unwrap();
+        let base = db.live(0).unwrap();
+        let ci = db.meta().consistent_index.unwrap();
+        let (k1, k2) = (base.keys[0].kv.key, base.keys[1].kv.key);
+        let user = |name: &str| {
+            let mut m = Vec::new();
+            field(&mut m, 1, name.as_bytes());
+            field(&mut m, 4, b"JDJhJDEwJGFiYw==");
+            m
+        };
+        let reqs: Vec<Vec<u8>> = vec![
+            request(None, 1100, &user("root")),
+            request(None, 1104, &two(b"root", b"root")),
+            request(None, 1100, &user("carol")),
+            request(None, 1000, &[]),
+            // carol holds no permission: refused.
+            request(Some("carol"), 4, &two(b"c/1", b"v")),
+            // NOSPACE raised in the log: the capped applier over the bare
+            // store, no auth checks: carol's delete goes through, her put
+            // is capped.
+            request(None, 10, &alarm(1)),
+            request(Some("carol"), 5, &two(k1, b"")),
+            request(Some("carol"), 4, &two(b"c/2", b"v")),
+            // Cleared: the full applier, auth checked again.
+            request(None, 10, &alarm(2)),
+            request(Some("carol"), 5, &two(k2, b"")),
+            request(Some("root"), 4, &two(b"r/1", b"v")),
+        ];
+        let entries: Vec<Entry<'_>> = reqs
+            .iter()
+            .enumerate()
+            .map(|(i, d)| Entry {
+                term: 9,
+                index: ci + 1 + i as u64,
+                kind: EntryType::Normal,
+                data: d,
+            })
+            .collect();
+        let r = super::replay(&db, &base, &entries, &Default::default()).unwrap();
+        let written: Vec<(&[u8], bool)> =
+            r.writes.iter().map(|w| (w.kv.key, w.tombstone)).collect();
+        assert_eq!(written, [(k1, true), (&b"r/1"[..], false)]);
+        assert_eq!(r.stats.rejected, 3, "{:?}", r.stats);
+    }
+
+    proptest! {
+        #[test]
+        fn word_sort_equals_comparison_sort(
+            prefix in proptest::collection::vec(prop_oneof![Just(0u8), Just(b'a'), any::<u8>()], 0..12),
+            tails in proptest::collection::btree_set(
+                proptest::collection::vec(prop_oneof![Just(0u8), Just(1u8), Just(b'/'), any::<u8>()], 0..40), 0..300),
+            long_ties in 0usize..40,
+        ) {
+            // Keys sharing a prefix, some ending inside a word, zeros that
+            // pad like a short key's padding, and a group that ties on
+            // many words.
+            let mut keys: Vec<Vec<u8>> = tails
+                .iter()
+                .map(|t| prefix.iter().chain(t).copied().collect())
+                .collect();
+            for i in 0..long_ties {
+                let mut k = prefix.clone();
+                k.extend_from_slice(&[b'x'; 70]);
+                k.extend_from_slice(i.to_string().as_bytes());
+                keys.push(k);
+            }
+            keys.sort();
+            keys.dedup();
+            let mut shuffled: Vec<(&[u8], usize)> = keys.iter().map(|k| (k.as_slice(), k.len())).collect();
+            shuffled.reverse();
+            let third = shuffled.len() / 3;
+            shuffled.rotate_left(third);
+            let got = sort_by_bytes(shuffled, |t| t.0);
+            let want: Vec<(&[u8], usize)> = keys.iter().map(|k| (k.as_slice(), k.len())).collect();
+            prop_assert_eq!(got, want);
+        }
+    }
 }

@@ -15,6 +15,8 @@ pub struct Put<'a> {
     pub value: &'a [u8],
     /// Lease id (0: none).
     pub lease: i64,
+    /// Return the previous KeyValue (a read, checked as one with auth on).
+    pub prev_kv: bool,
     /// Keep the current value.
     pub ignore_value: bool,
     /// Keep the current lease.
@@ -29,6 +31,8 @@ pub struct DeleteRange<'a> {
     /// End of the range: empty for the one key, `"\0"` for every key from
     /// `key` on, else exclusive.
     pub range_end: &'a [u8],
+    /// Return the deleted KeyValues (a read, checked as one with auth on).
+    pub prev_kv: bool,
 }
 
 /// `Compare.target`.
@@ -79,8 +83,13 @@ pub struct Compare<'a> {
 /// A `RequestOp` of a txn.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op<'a> {
-    /// A range read (its revision, checked against the store).
+    /// A range read (its revision, checked against the store; its range,
+    /// checked against the user's permissions with auth on).
     Range {
+        /// `RangeRequest.key`.
+        key: &'a [u8],
+        /// `RangeRequest.range_end`.
+        range_end: &'a [u8],
         /// `RangeRequest.revision`.
         revision: i64,
     },
@@ -192,6 +201,7 @@ fn put(buf: &[u8]) -> Result<Put<'_>, PbError> {
             1 => p.key = v.bytes("Put.key")?,
             2 => p.value = v.bytes("Put.value")?,
             3 => p.lease = v.int64("Put.lease")?,
+            4 => p.prev_kv = v.bool("Put.prev_kv")?,
             5 => p.ignore_value = v.bool("Put.ignore_value")?,
             6 => p.ignore_lease = v.bool("Put.ignore_lease")?,
             _ => {}
@@ -206,6 +216,7 @@ fn delete(buf: &[u8]) -> Result<DeleteRange<'_>, PbError> {
         match n {
             1 => d.key = v.bytes("DeleteRange.key")?,
             2 => d.range_end = v.bytes("DeleteRange.range_end")?,
+            3 => d.prev_kv = v.bool("DeleteRange.prev_kv")?,
             _ => {}
         }
         Ok(())
@@ -272,14 +283,21 @@ fn op(buf: &[u8], depth: u32) -> Result<Op<'_>, PbError> {
     while let Some((n, v)) = f.next_field()? {
         out = match n {
             1 => {
-                let mut revision = 0;
+                let (mut key, mut range_end, mut revision) = (&[][..], &[][..], 0);
                 for_each(v.bytes("RequestOp.request_range")?, |n, v| {
-                    if n == 4 {
-                        revision = v.int64("Range.revision")?;
+                    match n {
+                        1 => key = v.bytes("Range.key")?,
+                        2 => range_end = v.bytes("Range.range_end")?,
+                        4 => revision = v.int64("Range.revision")?,
+                        _ => {}
                     }
                     Ok(())
                 })?;
-                Op::Range { revision }
+                Op::Range {
+                    key,
+                    range_end,
+                    revision,
+                }
             }
             2 => Op::Put(put(v.bytes("RequestOp.request_put")?)?),
             3 => Op::Delete(delete(v.bytes("RequestOp.request_delete_range")?)?),
