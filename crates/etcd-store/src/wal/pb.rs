@@ -76,14 +76,19 @@ impl<'a> Fields<'a> {
 
     #[inline]
     fn varint(&mut self) -> Result<u64, PbError> {
-        // Tags, lengths and small numbers: one byte.
-        if let Some((&b, rest)) = self.buf.split_first() {
-            if b < 0x80 {
-                self.buf = rest;
-                return Ok(u64::from(b));
+        // Tags, lengths and small numbers: one byte; values' lengths up to
+        // 16 KiB: two.
+        match *self.buf {
+            [b, ..] if b < 0x80 => {
+                self.buf = self.buf.get(1..).unwrap_or_default();
+                Ok(u64::from(b))
             }
+            [b0, b1, ..] if b1 < 0x80 => {
+                self.buf = self.buf.get(2..).unwrap_or_default();
+                Ok(u64::from(b0 & 0x7f) | (u64::from(b1) << 7))
+            }
+            _ => self.varint_long(),
         }
-        self.varint_long()
     }
 
     fn varint_long(&mut self) -> Result<u64, PbError> {
