@@ -508,7 +508,11 @@ impl<'s> State<'_, 's> {
     }
 
     /// Checks the chosen ops (etcd's `checkRequests`) before any write.
-    fn check(&self, t: &Txn<'_>, path: &[bool], pos: &mut usize) -> bool {
+    ///
+    /// A restarted etcd has no client waiting for a replayed txn's answer
+    /// and drops its top-level range ops before applying it
+    /// (`removeNeedlessRangeReqs`): only nested ones are checked (`top`).
+    fn check(&self, t: &Txn<'_>, path: &[bool], pos: &mut usize, top: bool) -> bool {
         let ok = path.get(*pos).copied().unwrap_or(false);
         *pos += 1;
         for op in if ok { &t.success } else { &t.failure } {
@@ -522,12 +526,15 @@ impl<'s> State<'_, 's> {
                     }
                 }
                 Op::Range { revision, .. } => {
-                    if *revision > self.current || (*revision > 0 && *revision <= self.compact) {
+                    // etcd's `checkRequestRange`: 0 is the head; past the
+                    // head, or below the compacted revision (-1: none), no.
+                    let r = *revision;
+                    if !top && r != 0 && (r > self.current || r < self.compact) {
                         return false;
                     }
                 }
                 Op::Txn(n) => {
-                    if !self.check(n, path, pos) {
+                    if !self.check(n, path, pos, false) {
                         return false;
                     }
                 }
@@ -733,9 +740,8 @@ impl<'s> State<'_, 's> {
                     .iter()
                     .all(|c| self.auth.permitted(user, c.key, c.range_end, false))
                     && t.success.iter().chain(&t.failure).all(|op| match op {
-                        Op::Range { key, range_end, .. } => {
-                            self.auth.permitted(user, key, range_end, false)
-                        }
+                        // Dropped before the apply (see `check`).
+                        Op::Range { .. } => true,
                         Op::Put(p) => self.auth.permitted(user, p.key, &[], true),
                         Op::Delete(d) => self.delete_permitted(user, d),
                         Op::Txn(_) | Op::Empty => true,
@@ -776,8 +782,21 @@ impl<'s> State<'_, 's> {
             self.out.stats.rejected += 1;
             return;
         }
-        let auth_checked =
-            self.auth_on() && matches!(req, Request::Put(_) | Request::Delete(_) | Request::Txn(_));
+        // etcd checks the request's user and auth revision with each key it
+        // checks: a txn naming no key at its top level (after its range ops
+        // are dropped; nested txns are not checked) is not checked at all.
+        let names_keys = match req {
+            Request::Put(_) | Request::Delete(_) => true,
+            Request::Txn(t) => {
+                !t.compare.is_empty()
+                    || t.success
+                        .iter()
+                        .chain(&t.failure)
+                        .any(|o| matches!(o, Op::Put(_) | Op::Delete(_)))
+            }
+            _ => false,
+        };
+        let auth_checked = self.auth_on() && names_keys;
         if auth_checked
             && (header.auth_revision == 0
                 || header.auth_revision < self.auth_revision
@@ -814,7 +833,7 @@ impl<'s> State<'_, 's> {
                 }
                 let mut path = Vec::new();
                 self.path(t, &mut path);
-                if !self.check(t, &path, &mut 0) {
+                if !self.check(t, &path, &mut 0, true) {
                     self.out.stats.rejected += 1;
                     return;
                 }
@@ -1317,6 +1336,19 @@ mod tests {
         m
     }
 
+    /// TxnRequest { success: [ RequestOp { request_txn: { success: [ put key ] } } ] }.
+    fn nested_put(key: &[u8]) -> Vec<u8> {
+        let mut op = Vec::new();
+        field(&mut op, 2, &two(key, b"v"));
+        let mut inner = Vec::new();
+        field(&mut inner, 2, &op);
+        let mut op2 = Vec::new();
+        field(&mut op2, 4, &inner);
+        let mut outer = Vec::new();
+        field(&mut outer, 2, &op2);
+        outer
+    }
+
     #[test]
     fn an_alarm_raised_in_the_log_switches_appliers_as_etcd_does() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -1349,6 +1381,9 @@ mod tests {
             request(None, 10, &alarm(2)),
             request(Some("carol"), 5, &two(k2, b"")),
             request(Some("root"), 4, &two(b"r/1", b"v")),
+            // A txn naming no key at its top level (a nested txn only) is
+            // not checked at all, not even for a missing user.
+            request(None, 6, &nested_put(b"n/1")),
         ];
         let entries: Vec<Entry<'_>> = reqs
             .iter()
@@ -1363,7 +1398,10 @@ mod tests {
         let r = super::replay(&db, &base, &entries, &Default::default()).unwrap();
         let written: Vec<(&[u8], bool)> =
             r.writes.iter().map(|w| (w.kv.key, w.tombstone)).collect();
-        assert_eq!(written, [(k1, true), (&b"r/1"[..], false)]);
+        assert_eq!(
+            written,
+            [(k1, true), (&b"r/1"[..], false), (&b"n/1"[..], false)]
+        );
         assert_eq!(r.stats.rejected, 3, "{:?}", r.stats);
     }
 
