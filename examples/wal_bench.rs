@@ -17,24 +17,7 @@ use std::time::Instant;
 
 use etcd_store::wal::{self, encode, record_type};
 
-fn varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn bytes_field(out: &mut Vec<u8>, n: u32, b: &[u8]) {
-    varint(out, (u64::from(n) << 3) | 2);
-    varint(out, b.len() as u64);
-    out.extend_from_slice(b);
-}
-
-fn varint_field(out: &mut Vec<u8>, n: u32, v: u64) {
-    varint(out, u64::from(n) << 3);
-    varint(out, v);
-}
+use encode::{field_bytes as bytes_field, field_varint as varint_field};
 
 /// An InternalRaftRequest { header { ID }, put { key, value } }.
 fn put_request(id: u64, key: &[u8], value: &[u8]) -> Vec<u8> {

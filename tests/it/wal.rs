@@ -972,6 +972,13 @@ fn sigkill_after_old_segments_were_purged_etcd_35() {
     eprintln!("purged WAL (oldest segment {}): {line}", first_seq());
 }
 
+/// etcd flags that keep the db about 30 s behind the WAL (no batch commit
+/// by count): what a test writes after a forced commit is in the WAL only.
+const DB_LAGS: &[&str] = &[
+    "--backend-batch-interval=30s",
+    "--backend-batch-limit=1000000",
+];
+
 /// Users, roles and permissions changed while the db lagged (a 30 s batch
 /// interval: everything after `auth enable`, which forces a commit, is in
 /// the WAL only), then SIGKILL. The repaired snapshot, restored by etcd's
@@ -981,10 +988,7 @@ fn auth_changes_come_back(v: EtcdVersion) {
     let Some(bins) = peers::etcd(v) else { return };
     let dir = tempdir(&format!("wal-auth-{v:?}"));
     let data = dir.join("data");
-    let args: &[&str] = &[
-        "--backend-batch-interval=30s",
-        "--backend-batch-limit=1000000",
-    ];
+    let args = DB_LAGS;
     let peer = peers::free_port();
     let mut s = EtcdServer::start_with_args(&bins, &data, peer, args);
     for a in [
@@ -1113,10 +1117,7 @@ fn key_permissions_hold(v: EtcdVersion) {
     let Some(bins) = peers::etcd(v) else { return };
     let dir = tempdir(&format!("wal-perm-{v:?}"));
     let data = dir.join("data");
-    let args: &[&str] = &[
-        "--backend-batch-interval=30s",
-        "--backend-batch-limit=1000000",
-    ];
+    let args = DB_LAGS;
     let peer = peers::free_port();
     let mut s = EtcdServer::start_with_args(&bins, &data, peer, args);
     for a in [

@@ -1285,24 +1285,7 @@ mod tests {
     use crate::EtcdDb;
     use proptest::prelude::*;
 
-    fn varint(out: &mut Vec<u8>, mut v: u64) {
-        while v >= 0x80 {
-            out.push((v as u8) | 0x80);
-            v >>= 7;
-        }
-        out.push(v as u8);
-    }
-
-    fn field(out: &mut Vec<u8>, n: u32, b: &[u8]) {
-        varint(out, (u64::from(n) << 3) | 2);
-        varint(out, b.len() as u64);
-        out.extend_from_slice(b);
-    }
-
-    fn number(out: &mut Vec<u8>, n: u32, v: u64) {
-        varint(out, u64::from(n) << 3);
-        varint(out, v);
-    }
+    use crate::wal::encode::{field_bytes as field, field_varint as number};
 
     /// An InternalRaftRequest: `body` as field `n`, from `user` (none: no
     /// header user, auth revision 0).

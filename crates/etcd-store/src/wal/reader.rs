@@ -658,12 +658,14 @@ pub mod encode {
         out.push(v as u8);
     }
 
-    fn field_varint(out: &mut Vec<u8>, n: u32, v: u64) {
+    /// Appends protobuf field `n` as a varint.
+    pub fn field_varint(out: &mut Vec<u8>, n: u32, v: u64) {
         varint(out, u64::from(n) << 3);
         varint(out, v);
     }
 
-    fn field_bytes(out: &mut Vec<u8>, n: u32, b: &[u8]) {
+    /// Appends protobuf field `n` as length-delimited bytes.
+    pub fn field_bytes(out: &mut Vec<u8>, n: u32, b: &[u8]) {
         varint(out, (u64::from(n) << 3) | 2);
         varint(out, b.len() as u64);
         out.extend_from_slice(b);
